@@ -1,0 +1,44 @@
+# hr-pipeline: `make run` to run it, `make test` to test it. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .hr/tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+HR := $(VENV)/bin/hr
+# uv must use this machine's Python, never download one.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: run test stop install lint bench-ingest clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.synced
+
+run: install
+	$(HR) setup
+	$(HR) backfill --last-days 7
+	$(HR) serve
+
+test: install
+	$(VENV)/bin/python -m pytest
+
+stop:
+	@if [ -x $(HR) ]; then $(HR) db stop; else echo "nothing to stop"; fi
+
+lint: install
+	$(VENV)/bin/ruff check hr_assets hr_api hr_assets_tests bench
+	$(VENV)/bin/mypy
+
+bench-ingest: install
+	$(VENV)/bin/python bench/ingest.py
+
+clean: stop
+	rm -rf .hr $(VENV)

@@ -1,0 +1,164 @@
+"""Loading partitions end to end: fetch from the user's source, parse, write. No Dagster here.
+
+The assets call :func:`ingest` with the partitions of a run; everything it does is tested
+without Dagster. While one day is written, the next day is fetched and parsed on a second
+thread (parsing is mostly polars, which releases the GIL), so the server and the parser
+work side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal
+
+import psycopg
+
+from hr_assets.sources import SourceError, source_for
+from hr_assets.transform import (
+    ParsedIntraday,
+    ParsedSummary,
+    PayloadError,
+    local_day_window,
+    parse_intraday,
+    parse_summary,
+)
+from hr_assets.warehouse.db import connection
+from hr_assets.warehouse.loads import LoadResult, load_intraday, load_summary, quarantine_payload
+from hr_assets.warehouse.users import User
+
+log = logging.getLogger(__name__)
+
+PayloadKind = Literal["intraday", "summary"]
+
+
+@dataclass(frozen=True)
+class PartitionOutcome:
+    user_id: str
+    day: date
+    result: LoadResult | None = None
+    error: str | None = None
+
+
+@dataclass
+class IngestReport:
+    payload: PayloadKind
+    outcomes: list[PartitionOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failures(self) -> list[PartitionOutcome]:
+        return [o for o in self.outcomes if o.error is not None]
+
+    @property
+    def loaded(self) -> list[PartitionOutcome]:
+        return [o for o in self.outcomes if o.result is not None]
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(o.result, name)) for o in self.loaded)
+
+    def totals(self) -> dict[str, int]:
+        names = ("rows_written", "rows_inserted", "rows_updated", "rows_deleted", "rows_quarantined")
+        return {name: self.total(name) for name in names}
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    user_id: str
+    day: date
+    source: str
+    parsed: ParsedIntraday | ParsedSummary | None = None
+    refused_payload: bytes | None = None
+    error: str | None = None
+
+
+def _prepare(user: User | None, user_id: str, day: date, payload: PayloadKind) -> _Prepared:
+    """Fetch and parse one partition; errors become part of the result, not exceptions."""
+    if user is None:
+        return _Prepared(user_id, day, "", error=f"no user {user_id!r} in the registry (hr users add {user_id} ...)")
+    try:
+        payloads = source_for(user.source).fetch_day(user.profile(), day)
+    except SourceError as exc:
+        return _Prepared(user_id, day, user.source, error=f"source {user.source}: {exc}")
+    origin = f"{user.source}:{payloads.origin}" if payloads.origin else user.source
+    where = f"{payload} payload of {user_id} on {day.isoformat()} ({origin})"
+    raw = payloads.intraday if payload == "intraday" else payloads.summary
+    try:
+        parsed: ParsedIntraday | ParsedSummary
+        if payload == "intraday":
+            parsed = parse_intraday(raw, user_id=user_id, day=day, timezone=user.timezone, where=where)
+        else:
+            parsed = parse_summary(raw, user_id=user_id, day=day, where=where)
+    except PayloadError as exc:
+        return _Prepared(user_id, day, origin, refused_payload=raw, error=str(exc))
+    return _Prepared(user_id, day, origin, parsed=parsed)
+
+
+def _prefetched(users: Mapping[str, User], partitions: list[tuple[str, date]], payload: PayloadKind) \
+        -> Iterator[_Prepared]:
+    """The prepared partitions in order, each next one prepared while the caller writes this one."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hr-parse") as pool:
+        pending: Future[_Prepared] | None = None
+        for user_id, day in partitions:
+            upcoming = pool.submit(_prepare, users.get(user_id), user_id, day, payload)
+            if pending is not None:
+                yield pending.result()
+            pending = upcoming
+        if pending is not None:
+            yield pending.result()
+
+
+def ingest(url: str, users: Mapping[str, User], partitions: list[tuple[str, date]], payload: PayloadKind,
+           progress: Callable[[PartitionOutcome], None] | None = None) -> IngestReport:
+    """Load ``payload`` for every (user, day) partition; one transaction per partition.
+
+    A partition that cannot be loaded (unknown user, source failure, payload refused whole)
+    is reported in the result and writes no data; a refused payload is kept in quarantine.
+    The other partitions load normally.
+    """
+    report = IngestReport(payload)
+    started = time.perf_counter()
+    with connection(url) as conn:
+        for prepared in _prefetched(users, partitions, payload):
+            outcome = _write(conn, prepared, payload)
+            report.outcomes.append(outcome)
+            log.info(
+                "%s %s %s: %s", payload, prepared.user_id, prepared.day,
+                outcome.error or f"{outcome.result.rows_written if outcome.result else 0} rows",
+            )
+            if progress is not None:
+                progress(outcome)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _write(conn: psycopg.Connection, prepared: _Prepared, payload: PayloadKind) -> PartitionOutcome:
+    if prepared.parsed is None:
+        if prepared.refused_payload is not None:
+            quarantine_payload(
+                conn, user_id=prepared.user_id, day=prepared.day, payload=payload, source=prepared.source,
+                record=prepared.refused_payload.decode("utf-8", errors="replace"),
+                reason=prepared.error or "refused",
+            )
+        return PartitionOutcome(prepared.user_id, prepared.day, error=prepared.error)
+    if isinstance(prepared.parsed, ParsedIntraday):
+        result = load_intraday(conn, prepared.parsed, user_id=prepared.user_id, day=prepared.day,
+                               source=prepared.source)
+    else:
+        result = load_summary(conn, prepared.parsed, source=prepared.source)
+    return PartitionOutcome(prepared.user_id, prepared.day, result=result)
+
+
+def changed_windows(users: Mapping[str, User], partitions: list[tuple[str, date]]) \
+        -> list[tuple[str, datetime, datetime]]:
+    """The UTC interval of each partition's local day, for refreshing the aggregates."""
+    windows = []
+    for user_id, day in partitions:
+        user = users.get(user_id)
+        if user is not None:
+            windows.append((user_id, *local_day_window(day, user.timezone)))
+    return windows

@@ -1,0 +1,69 @@
+"""The contract every heart-rate source fulfils.
+
+A source gives, for one user and one *local* calendar date, the two payloads of the
+Fitbit Web API that the loader understands:
+
+* intraday: ``{"activities-heart-intraday": {"dataset": [{"time": "HH:MM:SS", "value": 64}, ...],
+  "datasetInterval": 1, "datasetType": "second"}}`` with local wall-clock times, in the
+  order the readings were taken (that order resolves the repeated hour of a DST fall-back);
+* summary: ``{"activities-heart": [{"dateTime": "YYYY-MM-DD", "value": {"customHeartRateZones": [],
+  "heartRateZones": [...], "restingHeartRate": 61}}]}``.
+
+Payloads are JSON text (``bytes``), exactly as an HTTP response or an export file would
+carry them, so that the loader's parser is the single place that decides what is valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+
+class SourceError(RuntimeError):
+    """A source could not produce a day's payloads (unreadable file, bad settings, ...)."""
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """What a source needs to know about a user (a row of the ``users`` table)."""
+
+    user_id: str
+    timezone: str
+    source: str = "simulated"
+    seed: int | None = None
+    source_config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DayPayloads:
+    """A user's local day, as the Fitbit Web API would return it (JSON text)."""
+
+    intraday: bytes
+    summary: bytes
+    # Where the payloads came from (file names, generator version): shown in quarantine rows
+    # and asset metadata so that a bad record can be traced back.
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """First and last local dates (inclusive) for which a source has data."""
+
+    first: date
+    last: date
+
+
+class Source(Protocol):
+    """One kind of source (``users.source``). Register implementations in ``sources/__init__.py``."""
+
+    kind: str
+
+    def fetch_day(self, user: UserProfile, day: date) -> DayPayloads:
+        """The payloads for ``day`` in ``user.timezone``. A day without data gives empty payloads, not an error."""
+        ...
+
+    def available_dates(self, user: UserProfile) -> DateRange | None:
+        """The dates with data, if the source knows them (an export does; a live API does not)."""
+        ...

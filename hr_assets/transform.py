@@ -1,0 +1,272 @@
+"""Fitbit-shaped JSON payloads into typed polars frames, plus the records that were refused.
+
+Decisions per kind of bad input (the README lists them too):
+
+* a payload that is not JSON, is empty, lacks its top-level keys, or is for another date is
+  refused whole with :class:`PayloadError` (nothing of it can be trusted);
+* inside a good payload, a bad *record* goes to quarantine with the reason and the good
+  records around it are kept: a record that is not an object, a missing or non-string
+  ``time``, a time that is not ``HH:MM:SS``, a ``value`` that is not an integer, an
+  impossible bpm (outside 1..250), a local time that does not exist (the hour skipped by
+  a spring-forward), and every repeat of a timestamp already seen that day.
+
+Local wall-clock times become UTC with the user's IANA time zone. A time that occurs twice
+(the repeated hour of a fall-back) is resolved by its order in the dataset: before the
+clock goes back it is the first occurrence, after it the second.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+# Physiologically impossible readings, refused by the parser. (The plausibility check
+# warns on a narrower band; see checks.py.)
+MIN_POSSIBLE_BPM = 1
+MAX_POSSIBLE_BPM = 250
+
+INTRADAY_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.String(),
+    "time": pl.Datetime("us", "UTC"),
+    "bpm": pl.Int16(),
+    "confidence": pl.Int16(),
+}
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {"record": pl.String(), "reason": pl.String()}
+
+
+class PayloadError(ValueError):
+    """A payload that cannot be loaded at all; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class ParsedIntraday:
+    readings: pl.DataFrame  # INTRADAY_SCHEMA, sorted by time, unique times
+    quarantined: pl.DataFrame  # QUARANTINE_SCHEMA
+    window_start: datetime  # the local day as a UTC interval [start, end)
+    window_end: datetime
+
+    @property
+    def day_seconds(self) -> int:
+        return int((self.window_end - self.window_start).total_seconds())
+
+
+@dataclass(frozen=True)
+class ParsedSummary:
+    user_id: str
+    day: date
+    resting_heart_rate: int | None
+    heart_rate_zones: list[dict[str, Any]]
+    custom_heart_rate_zones: list[dict[str, Any]]
+    quarantined: pl.DataFrame  # QUARANTINE_SCHEMA
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {name!r}") from exc
+
+
+def local_day_window(day: date, timezone: str) -> tuple[datetime, datetime]:
+    """The local calendar day as a UTC interval: 23, 24 or 25 hours long."""
+    tz = zone(timezone)
+    start = datetime.combine(day, time(), tz).astimezone(ZoneInfo("UTC"))
+    end = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(ZoneInfo("UTC"))
+    return start, end
+
+
+def _load_json(payload: bytes, where: str) -> Any:
+    if not payload.strip():
+        raise PayloadError(f"{where}: empty payload")
+    try:
+        return json.loads(payload)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"{where}: not valid JSON ({exc})") from exc
+
+
+def _check_date(document: dict[str, Any], day: date, where: str) -> None:
+    """Refuse a payload whose own ``activities-heart`` date is not the requested day."""
+    entries = document.get("activities-heart")
+    if not entries:
+        return
+    stated = entries[0].get("dateTime") if isinstance(entries, list) and isinstance(entries[0], dict) else None
+    if stated is not None and stated != day.isoformat():
+        raise PayloadError(f"{where}: payload is for {stated!r}, but {day.isoformat()} was requested")
+
+
+def _quarantine_frame(rows: list[tuple[str, str]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=QUARANTINE_SCHEMA, orient="row")
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int  # bool is an int subclass; True is not a heart rate
+
+
+def parse_intraday(payload: bytes, *, user_id: str, day: date, timezone: str, where: str = "") -> ParsedIntraday:
+    """Parse an ``activities-heart-intraday`` payload for ``user_id``'s local ``day``."""
+    where = where or f"intraday {user_id} {day.isoformat()}"
+    document = _load_json(payload, where)
+    if not isinstance(document, dict) or not isinstance(document.get("activities-heart-intraday"), dict):
+        raise PayloadError(f"{where}: missing object 'activities-heart-intraday'")
+    _check_date(document, day, where)
+    dataset = document["activities-heart-intraday"].get("dataset")
+    if not isinstance(dataset, list):
+        raise PayloadError(f"{where}: 'activities-heart-intraday.dataset' must be a list")
+    window_start, window_end = local_day_window(day, timezone)
+
+    rejected: list[tuple[str, str]] = []
+    good: list[dict[str, Any]] = []
+    good_index: list[int] = []
+    for index, record in enumerate(dataset):
+        reason = _record_problem(record)
+        if reason is None:
+            good.append(record)
+            good_index.append(index)
+        else:
+            rejected.append((json.dumps(record), f"record {index}: {reason}"))
+
+    frame = pl.DataFrame(
+        {
+            "index": good_index,
+            "clock": [r["time"] for r in good],
+            "bpm": [r["value"] for r in good],
+            "confidence": [r.get("confidence") for r in good],
+        },
+        schema={"index": pl.Int64, "clock": pl.String, "bpm": pl.Int64, "confidence": pl.Int64},
+        strict=False,
+    )
+    readings, unplaced = _to_utc(frame, user_id=user_id, day=day, timezone=timezone)
+    rejected += [
+        (json.dumps(dataset[index]), f"record {index}: {reason}") for index, reason in unplaced.iter_rows()
+    ]
+    return ParsedIntraday(readings, _quarantine_frame(rejected), window_start, window_end)
+
+
+def _record_problem(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return "not an object"
+    clock, value = record.get("time"), record.get("value")
+    if not isinstance(clock, str):
+        return "missing 'time'" if clock is None else f"'time' is not a string: {clock!r}"
+    if not _is_int(value):
+        return "missing 'value'" if value is None else f"'value' is not an integer: {value!r}"
+    if not MIN_POSSIBLE_BPM <= value <= MAX_POSSIBLE_BPM:
+        return f"impossible bpm {value} (outside {MIN_POSSIBLE_BPM}..{MAX_POSSIBLE_BPM})"
+    confidence = record.get("confidence")
+    if confidence is not None and not _is_int(confidence):
+        return f"'confidence' is not an integer: {confidence!r}"
+    return None
+
+
+def _to_utc(frame: pl.DataFrame, *, user_id: str, day: date, timezone: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Local ``HH:MM:SS`` clock times into UTC instants.
+
+    Returns the readings and the (dataset index, reason) of each record that cannot be placed.
+    """
+    zone(timezone)  # a clear error for an unknown zone before polars raises its own
+    if frame.is_empty():  # polars cannot broadcast the day literal over zero rows
+        return pl.DataFrame(schema=INTRADAY_SCHEMA), pl.DataFrame(schema={"index": pl.Int64, "reason": pl.String})
+    parsed = frame.with_columns(pl.col("clock").str.to_time("%H:%M:%S", strict=False).alias("clock_time"))
+    # The clock goes back only at a fall-back; readings after that point are the second
+    # occurrence of the repeated hour.
+    seconds = pl.col("clock_time").cast(pl.Int64)
+    went_back = (seconds < seconds.shift(1)).fill_null(False).cast(pl.Int32).cum_sum() > 0
+    parsed = parsed.with_columns(
+        pl.lit(day)
+        .dt.combine(pl.col("clock_time"))
+        .dt.replace_time_zone(
+            timezone,
+            ambiguous=pl.when(went_back).then(pl.lit("latest")).otherwise(pl.lit("earliest")),
+            non_existent="null",
+        )
+        .dt.convert_time_zone("UTC")
+        .dt.cast_time_unit("us")
+        .alias("time"),
+        pl.col("clock_time").is_null().alias("bad_clock"),
+    )
+    bad_clock = parsed.filter(pl.col("bad_clock"))
+    skipped = parsed.filter(~pl.col("bad_clock") & pl.col("time").is_null())
+    placed = parsed.filter(pl.col("time").is_not_null())
+    duplicate = placed.select(pl.col("time").is_duplicated() & ~pl.col("time").is_first_distinct()).to_series()
+    duplicates = placed.filter(duplicate)
+    readings = (
+        placed.filter(~duplicate)
+        .sort("time")
+        .select(
+            pl.lit(user_id).alias("user_id"),
+            "time",
+            pl.col("bpm").cast(pl.Int16),
+            pl.col("confidence").cast(pl.Int16),
+        )
+    )
+
+    def refused(rows: pl.DataFrame, reason: pl.Expr) -> pl.DataFrame:
+        return rows.select("index", reason.alias("reason"))
+
+    rejected = pl.concat(
+        [
+            refused(bad_clock, pl.format("time {} is not HH:MM:SS", pl.col("clock"))),
+            refused(skipped, pl.format("local time {} does not exist in {} on {} (clocks went forward)",
+                                       pl.col("clock"), pl.lit(timezone), pl.lit(day.isoformat()))),
+            refused(duplicates, pl.format("duplicate timestamp {} (first reading kept)", pl.col("clock"))),
+        ]
+    )
+    return readings, rejected
+
+
+def parse_summary(payload: bytes, *, user_id: str, day: date, where: str = "") -> ParsedSummary:
+    """Parse an ``activities-heart`` daily summary payload for ``user_id``'s ``day``."""
+    where = where or f"summary {user_id} {day.isoformat()}"
+    document = _load_json(payload, where)
+    entries = document.get("activities-heart") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise PayloadError(f"{where}: missing list 'activities-heart'")
+    if not entries:
+        empty = _quarantine_frame([])
+        return ParsedSummary(user_id, day, None, [], [], empty)
+    if len(entries) != 1 or not isinstance(entries[0], dict):
+        raise PayloadError(f"{where}: 'activities-heart' must hold exactly one day, found {len(entries)} entries")
+    _check_date(document, day, where)
+    value = entries[0].get("value")
+    if not isinstance(value, dict):
+        raise PayloadError(f"{where}: 'activities-heart[0].value' must be an object")
+
+    rejected: list[tuple[str, str]] = []
+    resting = value.get("restingHeartRate")
+    if resting is not None and not (_is_int(resting) and MIN_POSSIBLE_BPM <= resting <= MAX_POSSIBLE_BPM):
+        rejected.append((json.dumps({"restingHeartRate": resting}), f"impossible restingHeartRate {resting!r}"))
+        resting = None
+    zones = _zones(value.get("heartRateZones", []), "heartRateZones", rejected)
+    custom = _zones(value.get("customHeartRateZones", []), "customHeartRateZones", rejected)
+    return ParsedSummary(user_id, day, resting, zones, custom, _quarantine_frame(rejected))
+
+
+def _zones(zones: Any, key: str, rejected: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    if not isinstance(zones, list):
+        rejected.append((json.dumps(zones), f"'{key}' is not a list"))
+        return []
+    kept: list[dict[str, Any]] = []
+    for index, entry in enumerate(zones):
+        problem = _zone_problem(entry)
+        if problem is None:
+            kept.append(entry)
+        else:
+            rejected.append((json.dumps(entry), f"{key}[{index}]: {problem}"))
+    return kept
+
+
+def _zone_problem(entry: Any) -> str | None:
+    if not isinstance(entry, dict):
+        return "not an object"
+    if not isinstance(entry.get("name"), str):
+        return "missing 'name'"
+    for number in ("min", "max", "minutes", "caloriesOut"):
+        found = entry.get(number)
+        if found is not None and (isinstance(found, bool) or not isinstance(found, int | float) or found < 0):
+            return f"'{number}' is not a non-negative number: {found!r}"
+    return None

@@ -1,0 +1,94 @@
+"""The 1-minute, 1-hour and 1-day aggregates, refreshed for the window that changed.
+
+TimescaleDB mode: hierarchical continuous aggregates, refreshed with
+``refresh_continuous_aggregate`` on an autocommit connection (it cannot run in a transaction).
+PostgreSQL mode: ordinary tables; one user's buckets in the window are recomputed from the
+layer below in one transaction. Both give the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from psycopg import sql
+
+from hr_assets.warehouse.db import Mode, connection, query
+
+
+@dataclass(frozen=True)
+class AggregateLevel:
+    name: str  # "1m", "1h", "1d"
+    relation: str
+    width: timedelta
+    source: str  # the layer it is computed from
+
+
+RAW = "activities_heart_intraday"
+LEVELS: dict[str, AggregateLevel] = {
+    level.name: level
+    for level in (
+        AggregateLevel("1m", "activities_heart_intraday_1m", timedelta(minutes=1), RAW),
+        AggregateLevel("1h", "activities_heart_intraday_1h", timedelta(hours=1), "activities_heart_intraday_1m"),
+        AggregateLevel("1d", "activities_heart_intraday_1d", timedelta(days=1), "activities_heart_intraday_1h"),
+    )
+}
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # bucket origin: UTC-aligned, as time_bucket's
+
+
+def align(start: datetime, end: datetime, width: timedelta) -> tuple[datetime, datetime]:
+    """The smallest window of whole buckets of ``width`` that covers [start, end)."""
+    first = _EPOCH + ((start - _EPOCH) // width) * width
+    last = _EPOCH + -((_EPOCH - end) // width) * width
+    return first, last
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    level: str
+    window_start: datetime
+    window_end: datetime
+    buckets: int  # buckets of the refreshed users in the window after the refresh
+
+
+def merge_windows(windows: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Overlapping or touching windows merged, so a backfill refreshes each bucket once."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def refresh(url: str, mode: Mode, level: AggregateLevel, windows: list[tuple[str, datetime, datetime]]) \
+        -> list[RefreshResult]:
+    """Refresh ``level`` for each (user, start, end) window of changed raw data.
+
+    Returns one result per user and merged window.
+    """
+    by_user: dict[str, list[tuple[datetime, datetime]]] = {}
+    for user_id, start, end in windows:
+        by_user.setdefault(user_id, []).append(align(start, end, level.width))
+    target = sql.Identifier(level.relation)
+    results = []
+    with connection(url, autocommit=mode is Mode.TIMESCALEDB) as conn:
+        if mode is Mode.TIMESCALEDB:
+            # A continuous aggregate refreshes every user at once: one call per merged window.
+            for first, last in merge_windows([w for ws in by_user.values() for w in ws]):
+                conn.execute(query("continuous_aggregate_refresh"),
+                             {"view": level.relation, "start": first, "end": last})
+        for user_id, user_windows in sorted(by_user.items()):
+            for first, last in merge_windows(user_windows):
+                params = {"user_id": user_id, "start": first, "end": last, "width": level.width}
+                if mode is Mode.POSTGRES:
+                    template = "rollup_from_raw" if level.source == RAW else "rollup_from_rollup"
+                    with conn.transaction():
+                        conn.execute(query("rollup_delete_window").format(target=target), params)
+                        conn.execute(
+                            query(template).format(target=target, source=sql.Identifier(level.source)), params
+                        )
+                row = conn.execute(query("rollup_count_window").format(target=target), params).fetchone()
+                results.append(RefreshResult(level.name, first, last, int(row[0]) if row else 0))
+    return results

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+import pytest
+
+from hr_assets.transform import local_day_window, parse_intraday
+from hr_assets.warehouse.aggregates import LEVELS, align, merge_windows, refresh
+from hr_assets.warehouse.db import Mode
+from hr_assets.warehouse.loads import load_intraday
+from hr_assets_tests.payloads import intraday
+
+USERS = {"east": "Asia/Kolkata", "west": "America/New_York", "mid": "Europe/Berlin"}
+# A normal day and both DST transitions of New York and Berlin.
+DAYS = [date(2025, 3, 9), date(2025, 3, 30), date(2025, 6, 1), date(2025, 10, 26), date(2025, 11, 2)]
+REFERENCE = """
+SELECT user_id, date_trunc(%(unit)s, time) AS bucket, min(bpm), max(bpm), count(*), sum(bpm),
+       round(avg(bpm)::numeric, 9)
+FROM activities_heart_intraday GROUP BY 1, 2 ORDER BY 1, 2
+"""
+AGGREGATE = """
+SELECT user_id, bucket, min_bpm, max_bpm, sample_count, sum_bpm, round(avg_bpm::numeric, 9)
+FROM {} ORDER BY 1, 2
+"""
+
+
+def _random_day(rng: random.Random) -> list[dict[str, object]]:
+    readings, second = [], rng.randrange(0, 30)
+    while second < 86400:
+        readings.append({"time": f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}",
+                         "value": rng.randrange(40, 200)})
+        second += rng.randrange(1, 90)
+    return readings
+
+
+def _load_all(conn: psycopg.Connection, url: str, seed: int) -> list[tuple[str, datetime, datetime]]:
+    rng = random.Random(seed)
+    windows = []
+    for user, zone in USERS.items():
+        conn.execute("INSERT INTO users (id, display_name, timezone, start_date) VALUES (%s, %s, %s, '2025-01-01')"
+                     " ON CONFLICT DO NOTHING", (user, user, zone))
+        for day in DAYS:
+            parsed = parse_intraday(intraday(_random_day(rng)), user_id=user, day=day, timezone=zone)
+            with psycopg.connect(url) as writer:
+                load_intraday(writer, parsed, user_id=user, day=day, source="test")
+            windows.append((user, *local_day_window(day, zone)))
+    return windows
+
+
+def _refresh_all(url: str, windows: list[tuple[str, datetime, datetime]]) -> None:
+    for name in ("1m", "1h", "1d"):
+        refresh(url, Mode.POSTGRES, LEVELS[name], windows)
+
+
+@pytest.mark.parametrize(("level", "unit"), [("1m", "minute"), ("1h", "hour"), ("1d", "day")])
+def test_aggregates_equal_a_group_by_over_raw_rows(conn: psycopg.Connection, db_url: str, level: str,
+                                                   unit: str) -> None:
+    _refresh_all(db_url, _load_all(conn, db_url, seed=1))
+    expected = conn.execute(REFERENCE, {"unit": unit}).fetchall()
+    actual = conn.execute(AGGREGATE.format(LEVELS[level].relation)).fetchall()  # type: ignore[arg-type]
+    assert len(expected) > 0 and actual == expected
+
+
+def test_reload_with_changed_values_replaces_aggregates_too(conn: psycopg.Connection, db_url: str) -> None:
+    windows = _load_all(conn, db_url, seed=1)
+    _refresh_all(db_url, windows)
+    _load_all(conn, db_url, seed=2)  # every partition re-loaded with other readings
+    _refresh_all(db_url, windows)
+    for level, unit in (("1m", "minute"), ("1h", "hour"), ("1d", "day")):
+        expected = conn.execute(REFERENCE, {"unit": unit}).fetchall()
+        assert conn.execute(AGGREGATE.format(LEVELS[level].relation)).fetchall() == expected  # type: ignore[arg-type]
+
+
+def test_refresh_touches_only_the_users_window(conn: psycopg.Connection, db_url: str) -> None:
+    windows = _load_all(conn, db_url, seed=3)
+    _refresh_all(db_url, windows)
+    conn.execute("DELETE FROM activities_heart_intraday WHERE user_id = 'west'")
+    mid_before = conn.execute("SELECT count(*), sum(sum_bpm) FROM activities_heart_intraday_1m "
+                              "WHERE user_id = 'mid'").fetchone()
+    _refresh_all(db_url, [w for w in windows if w[0] == "west"])
+    assert conn.execute("SELECT count(*) FROM activities_heart_intraday_1d WHERE user_id = 'west'").fetchone() == (0,)
+    assert conn.execute("SELECT count(*), sum(sum_bpm) FROM activities_heart_intraday_1m "
+                        "WHERE user_id = 'mid'").fetchone() == mid_before
+
+
+def test_windows_align_to_whole_buckets() -> None:
+    start = datetime(2025, 11, 2, 4, 0, 30, tzinfo=UTC)
+    end = datetime(2025, 11, 3, 5, 0, 0, tzinfo=UTC)
+    assert align(start, end, timedelta(minutes=1)) == (datetime(2025, 11, 2, 4, 0, tzinfo=UTC), end)
+    assert align(start, end, timedelta(days=1)) == (datetime(2025, 11, 2, tzinfo=UTC),
+                                                    datetime(2025, 11, 4, tzinfo=UTC))
+    kolkata = local_day_window(date(2025, 6, 1), "Asia/Kolkata")  # starts at 18:30 UTC
+    assert align(*kolkata, timedelta(hours=1)) == (datetime(2025, 5, 31, 18, tzinfo=UTC),
+                                                   datetime(2025, 6, 1, 19, tzinfo=UTC))
+
+
+def test_merge_windows() -> None:
+    t = [datetime(2025, 1, d, tzinfo=UTC) for d in range(1, 8)]
+    assert merge_windows([(t[2], t[3]), (t[0], t[1]), (t[1], t[2]), (t[5], t[6])]) == [(t[0], t[3]), (t[5], t[6])]

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from datetime import date
+
+import psycopg
+import pytest
+
+from hr_assets.transform import parse_intraday, parse_summary
+from hr_assets.warehouse import loads
+from hr_assets.warehouse.loads import load_intraday, load_summary
+from hr_assets_tests.payloads import every, intraday, summary
+
+DAY = date(2025, 6, 1)
+TZ = "Europe/Berlin"
+CHECKSUM = """
+SELECT md5(coalesce(string_agg(user_id || time::text || bpm::text || coalesce(confidence::text, '-'),
+                                ',' ORDER BY user_id, time), ''))
+FROM activities_heart_intraday
+"""
+
+
+@pytest.fixture(autouse=True)
+def registered(conn: psycopg.Connection) -> None:
+    for user in ("u1", "u2", "u9"):
+        conn.execute("INSERT INTO users (id, display_name, timezone, start_date) VALUES (%s, %s, %s, '2025-01-01')",
+                     (user, user, TZ))
+
+
+def _load(conn: psycopg.Connection, dataset: list[object], user: str = "u1", day: date = DAY) -> loads.LoadResult:
+    parsed = parse_intraday(intraday(dataset), user_id=user, day=day, timezone=TZ)
+    return load_intraday(conn, parsed, user_id=user, day=day, source="test")
+
+
+def _rows(conn: psycopg.Connection) -> list[tuple[object, ...]]:
+    return conn.execute("SELECT user_id, time, bpm FROM activities_heart_intraday ORDER BY 1, 2").fetchall()
+
+
+def test_first_load_writes_every_reading(conn: psycopg.Connection) -> None:
+    result = _load(conn, every(10))
+    assert (result.rows_written, result.rows_inserted, result.rows_updated, result.rows_deleted) == (8640, 8640, 0, 0)
+    assert conn.execute("SELECT count(*), min(bpm), max(bpm) FROM activities_heart_intraday").fetchone() == (
+        8640, 60, 99)
+    load = conn.execute("SELECT rows_loaded, covered_seconds, day_seconds FROM partition_loads").fetchone()
+    assert load == (8640, 86400, 86400)
+
+
+def test_reloading_identical_data_changes_nothing(conn: psycopg.Connection) -> None:
+    _load(conn, every(10))
+    before = conn.execute(CHECKSUM).fetchone()
+    result = _load(conn, every(10))
+    assert (result.rows_inserted, result.rows_updated, result.rows_deleted, result.rows_unchanged) == (0, 0, 0, 8640)
+    assert conn.execute(CHECKSUM).fetchone() == before
+
+
+def test_corrected_reload_replaces_values_and_removes_stale_rows(conn: psycopg.Connection, db_url: str) -> None:
+    _load(conn, every(60))
+    corrected = every(60)[:-10]  # the last ten readings were withdrawn
+    corrected[0] = {**corrected[0], "value": 150}  # and the first one corrected
+    corrected.append({"time": "12:00:30", "value": 77})  # and one new reading
+    result = _load(conn, corrected)
+    assert (result.rows_inserted, result.rows_updated, result.rows_deleted) == (1, 1, 10)
+    # Exactly what a single load of the corrected data gives.
+    with psycopg.connect(db_url, autocommit=True) as other:
+        reloaded = _rows(conn)
+        other.execute("TRUNCATE activities_heart_intraday")
+        _load(other, corrected)
+        assert _rows(other) == reloaded
+
+
+def test_other_partitions_are_untouched(conn: psycopg.Connection) -> None:
+    _load(conn, every(60), user="u1")
+    _load(conn, every(60), user="u2")
+    _load(conn, every(60), user="u1", day=date(2025, 6, 2))
+    _load(conn, every(120), user="u1")  # re-load of u1's first day with half the readings
+    counts = dict(conn.execute(
+        "SELECT user_id || ' ' || (time AT TIME ZONE 'Europe/Berlin')::date, count(*) "
+        "FROM activities_heart_intraday GROUP BY 1").fetchall())
+    assert counts == {"u1 2025-06-01": 720, "u2 2025-06-01": 1440, "u1 2025-06-02": 1440}
+
+
+def test_empty_day_writes_nothing_and_reports_zero(conn: psycopg.Connection) -> None:
+    result = _load(conn, [])
+    assert result.rows_written == 0 and result.rows_inserted == 0
+    assert conn.execute("SELECT count(*) FROM activities_heart_intraday").fetchone() == (0,)
+    assert conn.execute("SELECT rows_loaded, covered_seconds FROM partition_loads").fetchone() == (0, 0)
+
+
+def test_quarantine_is_kept_and_replaced_on_reload(conn: psycopg.Connection) -> None:
+    _load(conn, [{"time": "10:00:00", "value": 300}, {"time": "10:00:01", "value": 70}])
+    rows = conn.execute("SELECT user_id, date, payload, source, reason FROM quarantine").fetchall()
+    assert rows == [("u1", DAY, "intraday", "test", "record 0: impossible bpm 300 (outside 1..250)")]
+    _load(conn, [{"time": "10:00:01", "value": 70}])
+    assert conn.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
+
+
+def test_connection_killed_half_way_leaves_no_partial_partition(conn: psycopg.Connection, db_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    _load(conn, every(60))
+    before = conn.execute(CHECKSUM).fetchone()
+    real_record = loads._record_load
+
+    def kill_then_continue(c: psycopg.Connection, *args: object, **kwargs: object) -> None:
+        # The rows are written inside the transaction; now the server loses the connection.
+        with psycopg.connect(db_url, autocommit=True) as killer:
+            killer.execute("SELECT pg_terminate_backend(%s)", (c.info.backend_pid,))
+        real_record(c, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loads, "_record_load", kill_then_continue)
+    with psycopg.connect(db_url) as victim, pytest.raises(psycopg.OperationalError):
+        parsed = parse_intraday(intraday(every(30, bpm=120)), user_id="u1", day=DAY, timezone=TZ)
+        load_intraday(victim, parsed, user_id="u1", day=DAY, source="test")
+    assert conn.execute(CHECKSUM).fetchone() == before
+    # A first load killed half-way leaves nothing at all.
+    with psycopg.connect(db_url) as victim, pytest.raises(psycopg.OperationalError):
+        parsed = parse_intraday(intraday(every(30)), user_id="u9", day=DAY, timezone=TZ)
+        load_intraday(victim, parsed, user_id="u9", day=DAY, source="test")
+    assert conn.execute("SELECT count(*) FROM activities_heart_intraday WHERE user_id = 'u9'").fetchone() == (0,)
+
+
+def test_summary_upsert_is_idempotent_and_replaces(conn: psycopg.Connection) -> None:
+    first = load_summary(conn, parse_summary(summary(DAY, resting=60), user_id="u1", day=DAY), source="test")
+    again = load_summary(conn, parse_summary(summary(DAY, resting=57), user_id="u1", day=DAY), source="test")
+    assert (first.rows_inserted, again.rows_updated) == (1, 1)
+    row = conn.execute("SELECT resting_heart_rate, jsonb_array_length(heart_rate_zones) FROM activities_heart_summary"
+                       ).fetchall()
+    assert row == [(57, 4)]
+
+
+def test_summary_of_an_empty_day_writes_no_row(conn: psycopg.Connection) -> None:
+    result = load_summary(conn, parse_summary(summary(DAY, resting=None, zones=[]), user_id="u1", day=DAY),
+                          source="test")
+    assert result.rows_written == 0
+    assert conn.execute("SELECT count(*) FROM activities_heart_summary").fetchone() == (0,)

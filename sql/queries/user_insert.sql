@@ -1,0 +1,4 @@
+INSERT INTO users (id, display_name, timezone, source, source_config, seed, start_date)
+VALUES (%(id)s, %(display_name)s, %(timezone)s, %(source)s, %(source_config)s, %(seed)s, %(start_date)s)
+ON CONFLICT (id) DO NOTHING
+RETURNING id

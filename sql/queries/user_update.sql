@@ -1,0 +1,12 @@
+-- Change a user's settings; NULL parameters keep the current value. Un-retires on request.
+UPDATE users SET
+    display_name  = coalesce(%(display_name)s, display_name),
+    timezone      = coalesce(%(timezone)s, timezone),
+    source        = coalesce(%(source)s, source),
+    source_config = coalesce(%(source_config)s, source_config),
+    seed          = coalesce(%(seed)s, seed),
+    start_date    = coalesce(%(start_date)s, start_date),
+    retired_at    = CASE WHEN %(reactivate)s THEN NULL ELSE retired_at END,
+    updated_at    = now()
+WHERE id = %(id)s
+RETURNING id
