@@ -4,12 +4,11 @@ Every asset is partitioned by user x local day and runs a backfill of any range 
 process (``BackfillPolicy.single_run``), reading the range from ``context.partition_keys``.
 """
 
-from __future__ import annotations
-
 import time
+import warnings
 from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 
@@ -19,6 +18,9 @@ from hr_assets.resources import WarehouseResource
 from hr_assets.warehouse.aggregates import LEVELS, AggregateLevel, refresh
 from hr_assets.warehouse.db import connection
 from hr_assets.warehouse.users import User, users_by_id
+
+# single_run backfills are what make a CLI range one process; the flag is marked beta.
+warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
 
 GROUP = "heart_rate"
 WAREHOUSE_POOL = "warehouse"
@@ -33,16 +35,18 @@ _partitioned: dict[str, Any] = {
 }
 
 
-def _run_partitions(context: dg.AssetExecutionContext, warehouse: WarehouseResource) \
-        -> tuple[list[tuple[str, date]], Mapping[str, User]]:
+def _run_partitions(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> tuple[list[tuple[str, date]], Mapping[str, User]]:
     partitions = user_days(list(context.partition_keys))
     with connection(warehouse.url) as conn:
         users = users_by_id(conn, sorted({user_id for user_id, _ in partitions}))
     return partitions, users
 
 
-def _load(context: dg.AssetExecutionContext, warehouse: WarehouseResource, payload: PayloadKind) \
-        -> dg.MaterializeResult:
+def _load(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, payload: PayloadKind
+) -> dg.MaterializeResult[None]:
     partitions, users = _run_partitions(context, warehouse)
     context.log.info(f"loading {payload} for {len(partitions)} partition(s), {warehouse.mode.value} mode")
     report = ingest(warehouse.url, users, partitions, payload)
@@ -50,8 +54,9 @@ def _load(context: dg.AssetExecutionContext, warehouse: WarehouseResource, paylo
     return dg.MaterializeResult(metadata=_load_metadata(report, warehouse, partitions))
 
 
-def _load_metadata(report: IngestReport, warehouse: WarehouseResource, partitions: list[tuple[str, date]]) \
-        -> dict[str, Any]:
+def _load_metadata(
+    report: IngestReport, warehouse: WarehouseResource, partitions: list[tuple[str, date]]
+) -> dict[str, Any]:
     days = [day for _, day in partitions]
     return {
         **report.totals(),
@@ -83,21 +88,24 @@ def _raise_on_failures(report: IngestReport) -> None:
 
 
 @dg.asset(**_partitioned, kinds={"postgres", "polars"})
-def activities_heart_intraday(context: dg.AssetExecutionContext, warehouse: WarehouseResource) \
-        -> dg.MaterializeResult:
+def activities_heart_intraday(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult[None]:
     """Intraday heart rate (one reading every few seconds) of each user's local day, in UTC."""
     return _load(context, warehouse, "intraday")
 
 
 @dg.asset(**_partitioned, kinds={"postgres", "polars"})
-def activities_heart_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource) \
-        -> dg.MaterializeResult:
+def activities_heart_summary(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult[None]:
     """Daily summary: resting heart rate and minutes in each heart-rate zone."""
     return _load(context, warehouse, "summary")
 
 
-def _refresh(context: dg.AssetExecutionContext, warehouse: WarehouseResource, level: AggregateLevel) \
-        -> dg.MaterializeResult:
+def _refresh(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, level: AggregateLevel
+) -> dg.MaterializeResult[None]:
     started = time.perf_counter()
     partitions, users = _run_partitions(context, warehouse)
     results = refresh(warehouse.url, warehouse.mode, level, changed_windows(users, partitions))
@@ -124,10 +132,10 @@ def _aggregate_asset(level: AggregateLevel, upstream: dg.AssetsDefinition | str)
         ),
         **_partitioned,
     )
-    def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult[None]:
         return _refresh(context, warehouse, level)
 
-    return _asset
+    return cast(dg.AssetsDefinition, _asset)
 
 
 activities_heart_intraday_1m = _aggregate_asset(LEVELS["1m"], activities_heart_intraday)

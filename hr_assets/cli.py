@@ -1,13 +1,13 @@
 """``hr``: the operator's command line (database, users, running Dagster with the right settings).
 
-    hr db start | stop | status | url      the embedded PostgreSQL (when HR_DATABASE_URL is unset)
-    hr migrate                             apply pending SQL migrations
-    hr users add | update | retire | list  the user registry
-    hr setup                               database, migrations, default users, Dagster partitions
-    hr backfill --last-days 7              materialise recent complete days through Dagster
-    hr env                                 shell exports for running `dagster` by hand
-    hr dagster ARGS...                     run the dagster CLI with those settings
-    hr serve                               the Dagster webserver and daemon on 127.0.0.1
+hr db start | stop | status | url      the embedded PostgreSQL (when HR_DATABASE_URL is unset)
+hr migrate                             apply pending SQL migrations
+hr users add | update | retire | list  the user registry
+hr setup                               database, migrations, default users, Dagster partitions
+hr backfill --last-days 7              materialise recent complete days through Dagster
+hr env                                 shell exports for running `dagster` by hand
+hr dagster ARGS...                     run the dagster CLI with those settings
+hr serve                               the Dagster webserver and daemon on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import os
 import shlex
 import shutil
 import socket
-import subprocess
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -83,10 +82,13 @@ def dagster_env() -> dict[str, str]:
 @click.group(help=__doc__)
 @click.option("-v", "--verbose", is_flag=True, help="Log what is being done.")
 def main(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 # --- database -----------------------------------------------------------------------------------
+
 
 @main.group()
 def db() -> None:
@@ -144,6 +146,7 @@ def migrate() -> None:
 
 # --- users --------------------------------------------------------------------------------------
 
+
 @main.group()
 def users() -> None:
     """The user registry."""
@@ -182,10 +185,21 @@ def _parse_config(pairs: tuple[str, ...], export_path: str | None) -> dict[str, 
 @click.option("--export-path", help="Folder of a Fitbit export or Google Takeout (source 'fitbit_export').")
 @click.option("--config", "config_pairs", multiple=True, metavar="KEY=VALUE", help="Other source settings.")
 @click.option("--name", "display_name", help="Display name (default: the id).")
-@click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]),
-              help="First date to load (default: the source's first date, else 30 days ago).")
-def users_add(user_id: str, timezone: str, source: str, seed: int | None, export_path: str | None,
-              config_pairs: tuple[str, ...], display_name: str | None, start_date: Any) -> None:
+@click.option(
+    "--start-date",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="First date to load (default: the source's first date, else 30 days ago).",
+)
+def users_add(
+    user_id: str,
+    timezone: str,
+    source: str,
+    seed: int | None,
+    export_path: str | None,
+    config_pairs: tuple[str, ...],
+    display_name: str | None,
+    start_date: Any,
+) -> None:
     """Register USER_ID."""
     from hr_assets.sources import SOURCES, UserProfile
     from hr_assets.warehouse.db import connection
@@ -195,8 +209,11 @@ def users_add(user_id: str, timezone: str, source: str, seed: int | None, export
     try:
         first = start_date.date() if start_date else None
         if first is None:
-            available = SOURCES[source].available_dates(UserProfile(user_id, timezone, source, seed, config)) \
-                if source in SOURCES else None
+            available = (
+                SOURCES[source].available_dates(UserProfile(user_id, timezone, source, seed, config))
+                if source in SOURCES
+                else None
+            )
             first = available.first if available else date.today() - timedelta(days=30)
         new = NewUser(user_id, timezone, first, source, display_name, seed, config)
         with connection(_warehouse_url()) as conn:
@@ -216,9 +233,17 @@ def users_add(user_id: str, timezone: str, source: str, seed: int | None, export
 @click.option("--name", "display_name")
 @click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--reactivate", is_flag=True, help="Schedule a retired user again.")
-def users_update(user_id: str, timezone: str | None, source: str | None, seed: int | None,
-                 export_path: str | None, config_pairs: tuple[str, ...], display_name: str | None,
-                 start_date: Any, reactivate: bool) -> None:
+def users_update(
+    user_id: str,
+    timezone: str | None,
+    source: str | None,
+    seed: int | None,
+    export_path: str | None,
+    config_pairs: tuple[str, ...],
+    display_name: str | None,
+    start_date: Any,
+    reactivate: bool,
+) -> None:
     """Change USER_ID's settings (only the options given)."""
     from hr_assets.sources import SOURCES
     from hr_assets.warehouse.db import connection
@@ -228,8 +253,15 @@ def users_update(user_id: str, timezone: str | None, source: str | None, seed: i
     try:
         with connection(_warehouse_url()) as conn:
             user = update_user(
-                conn, user_id, known_sources=set(SOURCES), reactivate=reactivate, timezone=timezone,
-                source=source, seed=seed, source_config=config, display_name=display_name,
+                conn,
+                user_id,
+                known_sources=set(SOURCES),
+                reactivate=reactivate,
+                timezone=timezone,
+                source=source,
+                seed=seed,
+                source_config=config,
+                display_name=display_name,
                 start_date=start_date.date() if start_date else None,
             )
     except _user_errors() as exc:
@@ -271,6 +303,7 @@ def users_list(include_retired: bool, as_json: bool) -> None:
 
 # --- Dagster ------------------------------------------------------------------------------------
 
+
 def _ensure_default_users() -> list[str]:
     from hr_assets.sources import SOURCES
     from hr_assets.warehouse.db import connection
@@ -280,8 +313,11 @@ def _ensure_default_users() -> list[str]:
     with connection(_warehouse_url()) as conn:
         for spec in DEFAULT_USERS:
             try:
-                add_user(conn, NewUser(spec["id"], spec["timezone"], date.today() - timedelta(days=30),
-                                       seed=spec["seed"]), known_sources=set(SOURCES))
+                add_user(
+                    conn,
+                    NewUser(spec["id"], spec["timezone"], date.today() - timedelta(days=30), seed=spec["seed"]),
+                    known_sources=set(SOURCES),
+                )
                 added.append(spec["id"])
             except UserError:
                 pass  # already registered
@@ -329,10 +365,38 @@ def complete_days(timezone: str, count: int, today_utc: date | None = None) -> l
     """The last ``count`` local days that have ended in ``timezone``."""
     from datetime import datetime
 
-    now = datetime.now(ZoneInfo(timezone)) if today_utc is None else datetime.combine(
-        today_utc, datetime.min.time(), ZoneInfo("UTC")).astimezone(ZoneInfo(timezone))
+    now = (
+        datetime.now(ZoneInfo(timezone))
+        if today_utc is None
+        else datetime.combine(today_utc, datetime.min.time(), ZoneInfo("UTC")).astimezone(ZoneInfo(timezone))
+    )
     yesterday = now.date() - timedelta(days=1)
     return [yesterday - timedelta(days=n) for n in range(count - 1, -1, -1)]
+
+
+def partition_runs(wanted: dict[str, list[date]]) -> list[tuple[str, str]]:
+    """Group (user, day) partitions into as few Dagster partition-key ranges as possible.
+
+    Dagster orders multi-partition keys date first (``2025-06-01|user1`` < ``2025-06-01|user2`` <
+    ``2025-06-02|user1``), so a range is exact only where every user wants the same days:
+    those contiguous days become one range; the other partitions run one by one.
+    """
+    users = sorted(wanted)
+    if not users:
+        return []
+    common = sorted(set.intersection(*(set(days) for days in wanted.values())))
+    runs: list[tuple[str, str]] = []
+    block: list[date] = []
+    for day in [*common, date.max]:
+        if block and day != block[-1] + timedelta(days=1):
+            runs.append((f"{block[0].isoformat()}|{users[0]}", f"{block[-1].isoformat()}|{users[-1]}"))
+            block = []
+        block.append(day)
+    for user in users:
+        for day in sorted(set(wanted[user]) - set(common)):
+            key = f"{day.isoformat()}|{user}"
+            runs.append((key, key))
+    return runs
 
 
 @main.command()
@@ -343,45 +407,43 @@ def backfill(last_days: int, force: bool) -> None:
     import dagster as dg
 
     from hr_assets.assets import activities_heart_intraday
+    from hr_assets.definitions import defs
     from hr_assets.warehouse.db import connection
     from hr_assets.warehouse.users import list_users
 
     env = dagster_env()
     os.environ.update(env)
+    logging.getLogger("hr_assets").setLevel(logging.INFO)
     with connection(env["HR_DATABASE_URL"]) as conn:
         active = list_users(conn)
     with dg.DagsterInstance.get() as instance:
         done = set() if force else set(instance.get_materialized_partitions(activities_heart_intraday.key))
-    keys = sorted(
-        f"{day.isoformat()}|{user.id}"
-        for user in active
-        for day in complete_days(user.timezone, last_days)
-        if f"{day.isoformat()}|{user.id}" not in done
-    )
-    if not keys:
-        click.echo(f"the last {last_days} days of {len(active)} user(s) are already materialised")
-        return
-    click.echo(f"materialising {len(keys)} partition(s) through Dagster: {keys[0]} ... {keys[-1]}")
-    # One run per day, all users: partition ranges must be contiguous in Dagster's key order.
-    by_day: dict[str, list[str]] = {}
-    for key in keys:
-        by_day.setdefault(key.split("|")[0], []).append(key)
-    for day, day_keys in sorted(by_day.items()):
-        for key in day_keys:
-            _dagster(["asset", "materialize", "-m", "hr_assets.definitions", "--select", "group:heart_rate",
-                      "--partition", key], env)
-            click.echo(f"  done {key}")
-
-
-def _dagster(args: list[str], env: dict[str, str]) -> None:
-    command = [str(Path(sys.executable).parent / "dagster"), *args]
-    proc = subprocess.run(command, env={**os.environ, **env}, check=False)
-    if proc.returncode != 0:
-        raise click.ClickException(f"{shlex.join(command)} failed with exit code {proc.returncode}")
+        wanted = {
+            user.id: [day for day in complete_days(user.timezone, last_days) if f"{day}|{user.id}" not in done]
+            for user in active
+        }
+        wanted = {user: days for user, days in wanted.items() if days}
+        total = sum(len(days) for days in wanted.values())
+        if not total:
+            click.echo(f"the last {last_days} days of {len(active)} user(s) are already materialised")
+            return
+        click.echo(f"materialising {total} partition(s) through Dagster (runs appear in the UI):")
+        job = defs.resolve_job_def("hr_partition_job")
+        for first, last in partition_runs(wanted):
+            click.echo(f"  run {first} ... {last}")
+            result = job.execute_in_process(
+                instance=instance,
+                tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                raise_on_error=False,
+            )
+            if not result.success:
+                raise click.ClickException(f"run {result.run_id} for {first}...{last} failed; see the Dagster UI")
+        click.echo("done")
 
 
 @main.command()
-@click.option("--shell", is_flag=True, help="Also print DAGSTER_HOME etc. for `eval \"$(hr env)\"`.")
+@click.option("--shell", is_flag=True, help='Also print DAGSTER_HOME etc. for `eval "$(hr env)"`.')
 def env(shell: bool) -> None:
     """Print the environment that `dagster` needs to use this project's instance and warehouse."""
     del shell
@@ -408,8 +470,13 @@ def _free_port(preferred: int) -> int:
 
 
 @main.command()
-@click.option("--port", type=int, default=DEFAULT_WEB_PORT, show_default=True,
-              help="Preferred port (a free one is used if taken).")
+@click.option(
+    "--port",
+    type=int,
+    default=DEFAULT_WEB_PORT,
+    show_default=True,
+    help="Preferred port (a free one is used if taken).",
+)
 def serve(port: int) -> None:
     """Run the Dagster webserver and daemon on 127.0.0.1 until interrupted."""
     env = dagster_env()

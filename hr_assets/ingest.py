@@ -98,8 +98,9 @@ def _prepare(user: User | None, user_id: str, day: date, payload: PayloadKind) -
     return _Prepared(user_id, day, origin, parsed=parsed)
 
 
-def _prefetched(users: Mapping[str, User], partitions: list[tuple[str, date]], payload: PayloadKind) \
-        -> Iterator[_Prepared]:
+def _prefetched(
+    users: Mapping[str, User], partitions: list[tuple[str, date]], payload: PayloadKind
+) -> Iterator[_Prepared]:
     """The prepared partitions in order, each next one prepared while the caller writes this one."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hr-parse") as pool:
         pending: Future[_Prepared] | None = None
@@ -112,8 +113,13 @@ def _prefetched(users: Mapping[str, User], partitions: list[tuple[str, date]], p
             yield pending.result()
 
 
-def ingest(url: str, users: Mapping[str, User], partitions: list[tuple[str, date]], payload: PayloadKind,
-           progress: Callable[[PartitionOutcome], None] | None = None) -> IngestReport:
+def ingest(
+    url: str,
+    users: Mapping[str, User],
+    partitions: list[tuple[str, date]],
+    payload: PayloadKind,
+    progress: Callable[[PartitionOutcome], None] | None = None,
+) -> IngestReport:
     """Load ``payload`` for every (user, day) partition; one transaction per partition.
 
     A partition that cannot be loaded (unknown user, source failure, payload refused whole)
@@ -127,7 +133,10 @@ def ingest(url: str, users: Mapping[str, User], partitions: list[tuple[str, date
             outcome = _write(conn, prepared, payload)
             report.outcomes.append(outcome)
             log.info(
-                "%s %s %s: %s", payload, prepared.user_id, prepared.day,
+                "%s %s %s: %s",
+                payload,
+                prepared.user_id,
+                prepared.day,
                 outcome.error or f"{outcome.result.rows_written if outcome.result else 0} rows",
             )
             if progress is not None:
@@ -140,21 +149,27 @@ def _write(conn: psycopg.Connection, prepared: _Prepared, payload: PayloadKind) 
     if prepared.parsed is None:
         if prepared.refused_payload is not None:
             quarantine_payload(
-                conn, user_id=prepared.user_id, day=prepared.day, payload=payload, source=prepared.source,
+                conn,
+                user_id=prepared.user_id,
+                day=prepared.day,
+                payload=payload,
+                source=prepared.source,
                 record=prepared.refused_payload.decode("utf-8", errors="replace"),
                 reason=prepared.error or "refused",
             )
         return PartitionOutcome(prepared.user_id, prepared.day, error=prepared.error)
     if isinstance(prepared.parsed, ParsedIntraday):
-        result = load_intraday(conn, prepared.parsed, user_id=prepared.user_id, day=prepared.day,
-                               source=prepared.source)
+        result = load_intraday(
+            conn, prepared.parsed, user_id=prepared.user_id, day=prepared.day, source=prepared.source
+        )
     else:
         result = load_summary(conn, prepared.parsed, source=prepared.source)
     return PartitionOutcome(prepared.user_id, prepared.day, result=result)
 
 
-def changed_windows(users: Mapping[str, User], partitions: list[tuple[str, date]]) \
-        -> list[tuple[str, datetime, datetime]]:
+def changed_windows(
+    users: Mapping[str, User], partitions: list[tuple[str, date]]
+) -> list[tuple[str, datetime, datetime]]:
     """The UTC interval of each partition's local day, for refreshing the aggregates."""
     windows = []
     for user_id, day in partitions:

@@ -13,6 +13,7 @@ State lives in one folder (``<home>/postgres``): ``data/`` (PGDATA), ``password`
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -96,7 +97,7 @@ def _pg(tool: str, args: list[str], user: str | None, timeout: float = START_TIM
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, **_as_user(user))
     if proc.returncode != 0:
         raise LocalDatabaseError(f"{tool} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout
+    return str(proc.stdout)
 
 
 def _free_port() -> int:
@@ -139,8 +140,14 @@ def _init(root: Path, user: str | None) -> None:
         _pg(
             "initdb",
             [
-                "-D", str(data), "-U", SUPERUSER, f"--pwfile={pwfile}", "--auth=scram-sha-256",
-                "--encoding=UTF8", "--locale=C",
+                "-D",
+                str(data),
+                "-U",
+                SUPERUSER,
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
             ],
             user,
             timeout=300,
@@ -167,7 +174,11 @@ def ensure_running(root: Path) -> LocalServer:
         os.chown(log_file, ids.pw_uid, ids.pw_gid)
     options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' -c max_connections=200"
     try:
-        _pg("pg_ctl", ["start", "-w", "-t", str(START_TIMEOUT_S), "-D", str(data), "-l", str(log_file), "-o", options], user)
+        _pg(
+            "pg_ctl",
+            ["start", "-w", "-t", str(START_TIMEOUT_S), "-D", str(data), "-l", str(log_file), "-o", options],
+            user,
+        )
     except LocalDatabaseError as exc:
         tail = "\n".join(log_file.read_text().splitlines()[-20:])
         raise LocalDatabaseError(f"{exc}\n--- {log_file} ---\n{tail}") from exc
@@ -203,8 +214,6 @@ def ensure_database(server: LocalServer, name: str) -> str:
 
     with psycopg.connect(server.url(), autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
-            try:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # a concurrent process made it
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            except psycopg.errors.DuplicateDatabase:
-                pass  # created by a concurrent process
     return server.url(name)

@@ -10,7 +10,6 @@ from hr_assets.settings import get_settings
 from hr_assets.warehouse.db import Mode
 from hr_assets.warehouse.migrations import migrate
 
-
 # Database names on the embedded server: the warehouse, and Dagster's run and event storage.
 WAREHOUSE_DATABASE = "hr"
 DAGSTER_DATABASE = "dagster"

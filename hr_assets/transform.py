@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
@@ -103,7 +103,7 @@ def _quarantine_frame(rows: list[tuple[str, str]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=QUARANTINE_SCHEMA, orient="row")
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return type(value) is int  # bool is an int subclass; True is not a heart rate
 
 
@@ -141,9 +141,7 @@ def parse_intraday(payload: bytes, *, user_id: str, day: date, timezone: str, wh
         strict=False,
     )
     readings, unplaced = _to_utc(frame, user_id=user_id, day=day, timezone=timezone)
-    rejected += [
-        (json.dumps(dataset[index]), f"record {index}: {reason}") for index, reason in unplaced.iter_rows()
-    ]
+    rejected += [(json.dumps(dataset[index]), f"record {index}: {reason}") for index, reason in unplaced.iter_rows()]
     return ParsedIntraday(readings, _quarantine_frame(rejected), window_start, window_end)
 
 
@@ -211,8 +209,15 @@ def _to_utc(frame: pl.DataFrame, *, user_id: str, day: date, timezone: str) -> t
     rejected = pl.concat(
         [
             refused(bad_clock, pl.format("time {} is not HH:MM:SS", pl.col("clock"))),
-            refused(skipped, pl.format("local time {} does not exist in {} on {} (clocks went forward)",
-                                       pl.col("clock"), pl.lit(timezone), pl.lit(day.isoformat()))),
+            refused(
+                skipped,
+                pl.format(
+                    "local time {} does not exist in {} on {} (clocks went forward)",
+                    pl.col("clock"),
+                    pl.lit(timezone),
+                    pl.lit(day.isoformat()),
+                ),
+            ),
             refused(duplicates, pl.format("duplicate timestamp {} (first reading kept)", pl.col("clock"))),
         ]
     )

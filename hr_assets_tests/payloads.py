@@ -27,7 +27,9 @@ def every(seconds: int, start: int = 0, end: int = 86400, bpm: int = 60) -> list
 def summary(day: date, resting: Any = 61, zones: Any = None) -> bytes:
     value: dict[str, Any] = {
         "customHeartRateZones": [],
-        "heartRateZones": zones if zones is not None else [
+        "heartRateZones": zones
+        if zones is not None
+        else [
             {"caloriesOut": 1500.5, "max": 94, "min": 30, "minutes": 1300, "name": "Out of Range"},
             {"caloriesOut": 300.1, "max": 131, "min": 94, "minutes": 100, "name": "Fat Burn"},
             {"caloriesOut": 100.0, "max": 159, "min": 131, "minutes": 30, "name": "Cardio"},

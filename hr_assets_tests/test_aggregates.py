@@ -29,8 +29,9 @@ FROM {} ORDER BY 1, 2
 def _random_day(rng: random.Random) -> list[dict[str, object]]:
     readings, second = [], rng.randrange(0, 30)
     while second < 86400:
-        readings.append({"time": f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}",
-                         "value": rng.randrange(40, 200)})
+        readings.append(
+            {"time": f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}", "value": rng.randrange(40, 200)}
+        )
         second += rng.randrange(1, 90)
     return readings
 
@@ -39,8 +40,11 @@ def _load_all(conn: psycopg.Connection, url: str, seed: int) -> list[tuple[str, 
     rng = random.Random(seed)
     windows = []
     for user, zone in USERS.items():
-        conn.execute("INSERT INTO users (id, display_name, timezone, start_date) VALUES (%s, %s, %s, '2025-01-01')"
-                     " ON CONFLICT DO NOTHING", (user, user, zone))
+        conn.execute(
+            "INSERT INTO users (id, display_name, timezone, start_date) VALUES (%s, %s, %s, '2025-01-01')"
+            " ON CONFLICT DO NOTHING",
+            (user, user, zone),
+        )
         for day in DAYS:
             parsed = parse_intraday(intraday(_random_day(rng)), user_id=user, day=day, timezone=zone)
             with psycopg.connect(url) as writer:
@@ -55,8 +59,9 @@ def _refresh_all(url: str, windows: list[tuple[str, datetime, datetime]]) -> Non
 
 
 @pytest.mark.parametrize(("level", "unit"), [("1m", "minute"), ("1h", "hour"), ("1d", "day")])
-def test_aggregates_equal_a_group_by_over_raw_rows(conn: psycopg.Connection, db_url: str, level: str,
-                                                   unit: str) -> None:
+def test_aggregates_equal_a_group_by_over_raw_rows(
+    conn: psycopg.Connection, db_url: str, level: str, unit: str
+) -> None:
     _refresh_all(db_url, _load_all(conn, db_url, seed=1))
     expected = conn.execute(REFERENCE, {"unit": unit}).fetchall()
     actual = conn.execute(AGGREGATE.format(LEVELS[level].relation)).fetchall()  # type: ignore[arg-type]
@@ -77,23 +82,30 @@ def test_refresh_touches_only_the_users_window(conn: psycopg.Connection, db_url:
     windows = _load_all(conn, db_url, seed=3)
     _refresh_all(db_url, windows)
     conn.execute("DELETE FROM activities_heart_intraday WHERE user_id = 'west'")
-    mid_before = conn.execute("SELECT count(*), sum(sum_bpm) FROM activities_heart_intraday_1m "
-                              "WHERE user_id = 'mid'").fetchone()
+    mid_before = conn.execute(
+        "SELECT count(*), sum(sum_bpm) FROM activities_heart_intraday_1m WHERE user_id = 'mid'"
+    ).fetchone()
     _refresh_all(db_url, [w for w in windows if w[0] == "west"])
     assert conn.execute("SELECT count(*) FROM activities_heart_intraday_1d WHERE user_id = 'west'").fetchone() == (0,)
-    assert conn.execute("SELECT count(*), sum(sum_bpm) FROM activities_heart_intraday_1m "
-                        "WHERE user_id = 'mid'").fetchone() == mid_before
+    assert (
+        conn.execute("SELECT count(*), sum(sum_bpm) FROM activities_heart_intraday_1m WHERE user_id = 'mid'").fetchone()
+        == mid_before
+    )
 
 
 def test_windows_align_to_whole_buckets() -> None:
     start = datetime(2025, 11, 2, 4, 0, 30, tzinfo=UTC)
     end = datetime(2025, 11, 3, 5, 0, 0, tzinfo=UTC)
     assert align(start, end, timedelta(minutes=1)) == (datetime(2025, 11, 2, 4, 0, tzinfo=UTC), end)
-    assert align(start, end, timedelta(days=1)) == (datetime(2025, 11, 2, tzinfo=UTC),
-                                                    datetime(2025, 11, 4, tzinfo=UTC))
+    assert align(start, end, timedelta(days=1)) == (
+        datetime(2025, 11, 2, tzinfo=UTC),
+        datetime(2025, 11, 4, tzinfo=UTC),
+    )
     kolkata = local_day_window(date(2025, 6, 1), "Asia/Kolkata")  # starts at 18:30 UTC
-    assert align(*kolkata, timedelta(hours=1)) == (datetime(2025, 5, 31, 18, tzinfo=UTC),
-                                                   datetime(2025, 6, 1, 19, tzinfo=UTC))
+    assert align(*kolkata, timedelta(hours=1)) == (
+        datetime(2025, 5, 31, 18, tzinfo=UTC),
+        datetime(2025, 6, 1, 19, tzinfo=UTC),
+    )
 
 
 def test_merge_windows() -> None:

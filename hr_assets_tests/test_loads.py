@@ -22,8 +22,10 @@ FROM activities_heart_intraday
 @pytest.fixture(autouse=True)
 def registered(conn: psycopg.Connection) -> None:
     for user in ("u1", "u2", "u9"):
-        conn.execute("INSERT INTO users (id, display_name, timezone, start_date) VALUES (%s, %s, %s, '2025-01-01')",
-                     (user, user, TZ))
+        conn.execute(
+            "INSERT INTO users (id, display_name, timezone, start_date) VALUES (%s, %s, %s, '2025-01-01')",
+            (user, user, TZ),
+        )
 
 
 def _load(conn: psycopg.Connection, dataset: list[object], user: str = "u1", day: date = DAY) -> loads.LoadResult:
@@ -39,7 +41,10 @@ def test_first_load_writes_every_reading(conn: psycopg.Connection) -> None:
     result = _load(conn, every(10))
     assert (result.rows_written, result.rows_inserted, result.rows_updated, result.rows_deleted) == (8640, 8640, 0, 0)
     assert conn.execute("SELECT count(*), min(bpm), max(bpm) FROM activities_heart_intraday").fetchone() == (
-        8640, 60, 99)
+        8640,
+        60,
+        99,
+    )
     load = conn.execute("SELECT rows_loaded, covered_seconds, day_seconds FROM partition_loads").fetchone()
     assert load == (8640, 86400, 86400)
 
@@ -72,9 +77,12 @@ def test_other_partitions_are_untouched(conn: psycopg.Connection) -> None:
     _load(conn, every(60), user="u2")
     _load(conn, every(60), user="u1", day=date(2025, 6, 2))
     _load(conn, every(120), user="u1")  # re-load of u1's first day with half the readings
-    counts = dict(conn.execute(
-        "SELECT user_id || ' ' || (time AT TIME ZONE 'Europe/Berlin')::date, count(*) "
-        "FROM activities_heart_intraday GROUP BY 1").fetchall())
+    counts = dict(
+        conn.execute(
+            "SELECT user_id || ' ' || (time AT TIME ZONE 'Europe/Berlin')::date, count(*) "
+            "FROM activities_heart_intraday GROUP BY 1"
+        ).fetchall()
+    )
     assert counts == {"u1 2025-06-01": 720, "u2 2025-06-01": 1440, "u1 2025-06-02": 1440}
 
 
@@ -93,8 +101,9 @@ def test_quarantine_is_kept_and_replaced_on_reload(conn: psycopg.Connection) -> 
     assert conn.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
 
 
-def test_connection_killed_half_way_leaves_no_partial_partition(conn: psycopg.Connection, db_url: str,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connection_killed_half_way_leaves_no_partial_partition(
+    conn: psycopg.Connection, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _load(conn, every(60))
     before = conn.execute(CHECKSUM).fetchone()
     real_record = loads._record_load
@@ -121,13 +130,15 @@ def test_summary_upsert_is_idempotent_and_replaces(conn: psycopg.Connection) -> 
     first = load_summary(conn, parse_summary(summary(DAY, resting=60), user_id="u1", day=DAY), source="test")
     again = load_summary(conn, parse_summary(summary(DAY, resting=57), user_id="u1", day=DAY), source="test")
     assert (first.rows_inserted, again.rows_updated) == (1, 1)
-    row = conn.execute("SELECT resting_heart_rate, jsonb_array_length(heart_rate_zones) FROM activities_heart_summary"
-                       ).fetchall()
+    row = conn.execute(
+        "SELECT resting_heart_rate, jsonb_array_length(heart_rate_zones) FROM activities_heart_summary"
+    ).fetchall()
     assert row == [(57, 4)]
 
 
 def test_summary_of_an_empty_day_writes_no_row(conn: psycopg.Connection) -> None:
-    result = load_summary(conn, parse_summary(summary(DAY, resting=None, zones=[]), user_id="u1", day=DAY),
-                          source="test")
+    result = load_summary(
+        conn, parse_summary(summary(DAY, resting=None, zones=[]), user_id="u1", day=DAY), source="test"
+    )
     assert result.rows_written == 0
     assert conn.execute("SELECT count(*) FROM activities_heart_summary").fetchone() == (0,)

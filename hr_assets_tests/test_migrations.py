@@ -27,17 +27,25 @@ def test_fresh_database_gets_every_postgres_migration(empty_db_url: str) -> None
     assert mode is Mode.POSTGRES  # no TimescaleDB on the embedded server
     assert applied == [f"{m.version:04d}_{m.name}" for m in discover(Mode.POSTGRES)]
     with psycopg.connect(empty_db_url) as conn:
-        tables = {r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
-    assert {"users", "activities_heart_intraday", "activities_heart_summary", "quarantine",
-            "activities_heart_intraday_1m", "activities_heart_intraday_1h", "activities_heart_intraday_1d",
-            "schema_migrations"} <= tables
+        tables = {
+            r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+        }
+    assert {
+        "users",
+        "activities_heart_intraday",
+        "activities_heart_summary",
+        "quarantine",
+        "activities_heart_intraday_1m",
+        "activities_heart_intraday_1h",
+        "activities_heart_intraday_1d",
+        "schema_migrations",
+    } <= tables
 
 
 def test_migrating_twice_changes_nothing(empty_db_url: str) -> None:
     migrate(empty_db_url)
     before = _snapshot(empty_db_url)
-    mode, applied = migrate(empty_db_url)
+    _mode, applied = migrate(empty_db_url)
     assert applied == []
     assert _snapshot(empty_db_url) == before
 
@@ -81,19 +89,20 @@ def test_mode_specific_files_are_chosen_by_mode() -> None:
 def test_badly_named_migration_is_refused(tmp_path: Path) -> None:
     (tmp_path / "0001_ok.sql").write_text("SELECT 1")
     (tmp_path / "second.sql").write_text("SELECT 1")
-    with pytest.raises(MigrationError, match="second.sql"):
+    with pytest.raises(MigrationError, match=r"second\.sql"):
         discover(Mode.POSTGRES, tmp_path)
 
 
-def test_failing_migration_names_the_file_and_applies_nothing(empty_db_url: str, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_migration_names_the_file_and_applies_nothing(
+    empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from hr_assets.warehouse import migrations
 
     (tmp_path / "0001_good.sql").write_text("CREATE TABLE good (id int);")
     (tmp_path / "0002_bad.sql").write_text("CREATE TABLE half (id int); SELECT no_such_function();")
     monkeypatch.setattr(migrations, "MIGRATIONS_DIR", tmp_path)
     monkeypatch.setattr(migrations, "discover", lambda mode: discover(mode, tmp_path))
-    with pytest.raises(MigrationError, match="0002_bad.sql"):
+    with pytest.raises(MigrationError, match=r"0002_bad\.sql"):
         migrate(empty_db_url)
     with psycopg.connect(empty_db_url) as conn:
         assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]

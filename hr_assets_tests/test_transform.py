@@ -16,12 +16,19 @@ def _utc(text: str) -> datetime:
 
 
 def test_local_times_become_utc_with_the_users_zone() -> None:
-    parsed = parse_intraday(intraday([{"time": "00:00:05", "value": 70}, {"time": "13:30:00", "value": 90}]),
-                            user_id="u", day=DAY, timezone="Europe/Berlin")
+    parsed = parse_intraday(
+        intraday([{"time": "00:00:05", "value": 70}, {"time": "13:30:00", "value": 90}]),
+        user_id="u",
+        day=DAY,
+        timezone="Europe/Berlin",
+    )
     assert parsed.readings["time"].to_list() == [_utc("2025-05-31 22:00:05"), _utc("2025-06-01 11:30:00")]
     assert parsed.readings["bpm"].to_list() == [70, 90]
     assert parsed.readings["user_id"].unique().to_list() == ["u"]
-    assert parsed.readings.schema["bpm"].is_integer() and str(parsed.readings.schema["time"]) == "Datetime(time_unit='us', time_zone='UTC')"
+    assert (
+        parsed.readings.schema["bpm"].is_integer()
+        and str(parsed.readings.schema["time"]) == "Datetime(time_unit='us', time_zone='UTC')"
+    )
     assert parsed.quarantined.is_empty()
 
 
@@ -45,8 +52,11 @@ def test_a_partition_covers_the_local_day(zone: str, day: date, hours: int) -> N
 
 @pytest.mark.parametrize(
     ("zone", "day", "repeated_hour"),
-    [("America/New_York", date(2025, 11, 2), 1), ("Europe/Berlin", date(2025, 10, 26), 2),
-     ("Australia/Sydney", date(2025, 4, 6), 2)],
+    [
+        ("America/New_York", date(2025, 11, 2), 1),
+        ("Europe/Berlin", date(2025, 10, 26), 2),
+        ("Australia/Sydney", date(2025, 4, 6), 2),
+    ],
 )
 def test_fall_back_repeated_hour_is_resolved_by_order(zone: str, day: date, repeated_hour: int) -> None:
     # A watch's dataset: the repeated hour appears twice, in the order the readings were taken.
@@ -67,13 +77,18 @@ def test_fall_back_repeated_hour_is_resolved_by_order(zone: str, day: date, repe
 
 @pytest.mark.parametrize(
     ("zone", "day", "missing_hour"),
-    [("America/New_York", date(2025, 3, 9), 2), ("Europe/Berlin", date(2025, 3, 30), 2),
-     ("Australia/Sydney", date(2025, 10, 5), 2)],
+    [
+        ("America/New_York", date(2025, 3, 9), 2),
+        ("Europe/Berlin", date(2025, 3, 30), 2),
+        ("Australia/Sydney", date(2025, 10, 5), 2),
+    ],
 )
 def test_spring_forward_nonexistent_times_are_quarantined(zone: str, day: date, missing_hour: int) -> None:
-    dataset = [{"time": f"{missing_hour - 1:02d}:59:59", "value": 60},
-               {"time": f"{missing_hour:02d}:30:00", "value": 61},
-               {"time": f"{missing_hour + 1:02d}:00:00", "value": 62}]
+    dataset = [
+        {"time": f"{missing_hour - 1:02d}:59:59", "value": 60},
+        {"time": f"{missing_hour:02d}:30:00", "value": 61},
+        {"time": f"{missing_hour + 1:02d}:00:00", "value": 62},
+    ]
     parsed = parse_intraday(intraday(dataset), user_id="u", day=day, timezone=zone)
     assert parsed.readings["bpm"].to_list() == [60, 62]
     assert parsed.readings["time"][1] - parsed.readings["time"][0] == timedelta(seconds=1)
@@ -110,8 +125,12 @@ def test_bad_records_are_quarantined_and_good_ones_kept(record: object, reason: 
 
 
 def test_duplicate_timestamps_keep_the_first_and_quarantine_the_rest() -> None:
-    dataset = [{"time": "08:00:00", "value": 70}, {"time": "08:00:00", "value": 99},
-               {"time": "08:00:00", "value": 98}, {"time": "08:00:01", "value": 71}]
+    dataset = [
+        {"time": "08:00:00", "value": 70},
+        {"time": "08:00:00", "value": 99},
+        {"time": "08:00:00", "value": 98},
+        {"time": "08:00:01", "value": 71},
+    ]
     parsed = parse_intraday(intraday(dataset), user_id="u", day=DAY, timezone="UTC")
     assert parsed.readings["bpm"].to_list() == [70, 71]
     reasons = sorted(parsed.quarantined["reason"].to_list())
@@ -169,8 +188,11 @@ def test_summary_without_optional_fields() -> None:
 
 
 def test_summary_bad_parts_are_quarantined() -> None:
-    zones = [{"name": "Fat Burn", "min": 94, "max": 131, "minutes": 10},
-             {"name": "Cardio", "minutes": "ten"}, {"min": 1}]
+    zones = [
+        {"name": "Fat Burn", "min": 94, "max": 131, "minutes": 10},
+        {"name": "Cardio", "minutes": "ten"},
+        {"min": 1},
+    ]
     parsed = parse_summary(summary(DAY, resting=0, zones=zones), user_id="u", day=DAY)
     assert parsed.resting_heart_rate is None
     assert [z["name"] for z in parsed.heart_rate_zones] == ["Fat Burn"]
@@ -182,8 +204,11 @@ def test_summary_bad_parts_are_quarantined() -> None:
 
 @pytest.mark.parametrize(
     ("payload", "message"),
-    [(b"", "empty payload"), (b"{}", "missing list 'activities-heart'"),
-     (b'{"activities-heart": [{"dateTime": "2025-06-01", "value": 5}]}', "must be an object")],
+    [
+        (b"", "empty payload"),
+        (b"{}", "missing list 'activities-heart'"),
+        (b'{"activities-heart": [{"dateTime": "2025-06-01", "value": 5}]}', "must be an object"),
+    ],
 )
 def test_unusable_summary_is_refused(payload: bytes, message: str) -> None:
     with pytest.raises(PayloadError, match=message):

@@ -62,8 +62,9 @@ def merge_windows(windows: list[tuple[datetime, datetime]]) -> list[tuple[dateti
     return merged
 
 
-def refresh(url: str, mode: Mode, level: AggregateLevel, windows: list[tuple[str, datetime, datetime]]) \
-        -> list[RefreshResult]:
+def refresh(
+    url: str, mode: Mode, level: AggregateLevel, windows: list[tuple[str, datetime, datetime]]
+) -> list[RefreshResult]:
     """Refresh ``level`` for each (user, start, end) window of changed raw data.
 
     Returns one result per user and merged window.
@@ -77,8 +78,9 @@ def refresh(url: str, mode: Mode, level: AggregateLevel, windows: list[tuple[str
         if mode is Mode.TIMESCALEDB:
             # A continuous aggregate refreshes every user at once: one call per merged window.
             for first, last in merge_windows([w for ws in by_user.values() for w in ws]):
-                conn.execute(query("continuous_aggregate_refresh"),
-                             {"view": level.relation, "start": first, "end": last})
+                conn.execute(
+                    query("continuous_aggregate_refresh"), {"view": level.relation, "start": first, "end": last}
+                )
         for user_id, user_windows in sorted(by_user.items()):
             for first, last in merge_windows(user_windows):
                 params = {"user_id": user_id, "start": first, "end": last, "width": level.width}
@@ -86,9 +88,7 @@ def refresh(url: str, mode: Mode, level: AggregateLevel, windows: list[tuple[str
                     template = "rollup_from_raw" if level.source == RAW else "rollup_from_rollup"
                     with conn.transaction():
                         conn.execute(query("rollup_delete_window").format(target=target), params)
-                        conn.execute(
-                            query(template).format(target=target, source=sql.Identifier(level.source)), params
-                        )
+                        conn.execute(query(template).format(target=target, source=sql.Identifier(level.source)), params)
                 row = conn.execute(query("rollup_count_window").format(target=target), params).fetchone()
                 results.append(RefreshResult(level.name, first, last, int(row[0]) if row else 0))
     return results

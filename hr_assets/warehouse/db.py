@@ -41,7 +41,7 @@ def connection(url: str, *, autocommit: bool = False) -> Iterator[psycopg.Connec
 @cache
 def query(name: str) -> sql.SQL:
     """The statement in ``sql/queries/<name>.sql`` (named ``%(param)s`` placeholders)."""
-    return sql.SQL((QUERY_DIR / f"{name}.sql").read_text())  # type: ignore[arg-type]
+    return sql.SQL((QUERY_DIR / f"{name}.sql").read_text())
 
 
 def detect_mode(conn: psycopg.Connection) -> Mode:
@@ -64,9 +64,7 @@ def detect_mode(conn: psycopg.Connection) -> Mode:
 
 
 def _recorded_mode(conn: psycopg.Connection) -> Mode | None:
-    row = conn.execute(
-        "SELECT to_regclass('schema_migrations') IS NOT NULL"
-    ).fetchone()
+    row = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
     if not row or not row[0]:
         return None
     found = conn.execute("SELECT mode FROM schema_migrations ORDER BY version LIMIT 1").fetchone()

@@ -56,8 +56,9 @@ def copy_rows(conn: psycopg.Connection, table: str, frame: pl.DataFrame) -> None
         copy.write(_csv(frame))
 
 
-def load_intraday(conn: psycopg.Connection, parsed: ParsedIntraday, *, user_id: str, day: date,
-                  source: str) -> LoadResult:
+def load_intraday(
+    conn: psycopg.Connection, parsed: ParsedIntraday, *, user_id: str, day: date, source: str
+) -> LoadResult:
     """Replace one partition's readings with ``parsed`` (and its quarantined records)."""
     window = {"user_id": user_id, "start": parsed.window_start, "end": parsed.window_end}
     written = parsed.readings.height
@@ -75,8 +76,16 @@ def load_intraday(conn: psycopg.Connection, parsed: ParsedIntraday, *, user_id: 
             inserted = written - (existing - deleted)
             updated = changed - inserted
         quarantined = _replace_quarantine(conn, user_id, day, "intraday", source, parsed.quarantined)
-        _record_load(conn, user_id, day, "intraday", written, quarantined,
-                     covered_seconds=covered_seconds(parsed.readings), day_seconds=parsed.day_seconds)
+        _record_load(
+            conn,
+            user_id,
+            day,
+            "intraday",
+            written,
+            quarantined,
+            covered_seconds=covered_seconds(parsed.readings),
+            day_seconds=parsed.day_seconds,
+        )
     return LoadResult(written, inserted, updated, deleted, quarantined)
 
 
@@ -102,8 +111,9 @@ def load_summary(conn: psycopg.Connection, parsed: ParsedSummary, *, source: str
     return LoadResult(int(has_data), inserted, updated, 0, quarantined)
 
 
-def quarantine_payload(conn: psycopg.Connection, *, user_id: str, day: date, payload: str, source: str,
-                       record: str, reason: str) -> None:
+def quarantine_payload(
+    conn: psycopg.Connection, *, user_id: str, day: date, payload: str, source: str, record: str, reason: str
+) -> None:
     """Keep a payload that was refused whole, so that nothing is lost and the reason is on file."""
     frame = pl.DataFrame({"record": [record], "reason": [reason]})
     with conn.transaction():
@@ -117,8 +127,9 @@ def covered_seconds(readings: pl.DataFrame) -> int:
     return int(readings.select(pl.col("time").dt.truncate("1m").n_unique()).item()) * 60
 
 
-def _replace_quarantine(conn: psycopg.Connection, user_id: str, day: date, payload: str, source: str,
-                        rejected: pl.DataFrame) -> int:
+def _replace_quarantine(
+    conn: psycopg.Connection, user_id: str, day: date, payload: str, source: str, rejected: pl.DataFrame
+) -> int:
     key = {"user_id": user_id, "date": day, "payload": payload}
     conn.execute(query("quarantine_clear"), key)
     if rejected.height:
@@ -130,13 +141,27 @@ def _replace_quarantine(conn: psycopg.Connection, user_id: str, day: date, paylo
     return rejected.height
 
 
-def _record_load(conn: psycopg.Connection, user_id: str, day: date, payload: str, rows: int, quarantined: int,
-                 *, covered_seconds: int | None = None, day_seconds: int | None = None) -> None:
+def _record_load(
+    conn: psycopg.Connection,
+    user_id: str,
+    day: date,
+    payload: str,
+    rows: int,
+    quarantined: int,
+    *,
+    covered_seconds: int | None = None,
+    day_seconds: int | None = None,
+) -> None:
     conn.execute(
         query("partition_load_record"),
         {
-            "user_id": user_id, "date": day, "payload": payload, "rows_loaded": rows,
-            "rows_quarantined": quarantined, "covered_seconds": covered_seconds, "day_seconds": day_seconds,
+            "user_id": user_id,
+            "date": day,
+            "payload": payload,
+            "rows_loaded": rows,
+            "rows_quarantined": quarantined,
+            "covered_seconds": covered_seconds,
+            "day_seconds": day_seconds,
         },
     )
 
@@ -144,4 +169,3 @@ def _record_load(conn: psycopg.Connection, user_id: str, day: date, payload: str
 def _scalar(conn: psycopg.Connection, name: str, params: dict[str, object]) -> int:
     row = conn.execute(query(name), params).fetchone()
     return int(row[0]) if row else 0
-

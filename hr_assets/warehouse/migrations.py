@@ -53,7 +53,7 @@ def discover(mode: Mode, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         if match is None:
             raise MigrationError(f"{path.name}: migration files are named NNNN_name[.timescale|.postgres].sql")
         only = match["mode"]
-        if only == "timescale" and mode is not Mode.TIMESCALEDB or only == "postgres" and mode is not Mode.POSTGRES:
+        if (only == "timescale" and mode is not Mode.TIMESCALEDB) or (only == "postgres" and mode is not Mode.POSTGRES):
             continue
         version = int(match["version"])
         name, files = by_version.setdefault(version, (match["name"], []))
@@ -102,7 +102,7 @@ def _migrate_locked(conn: psycopg.Connection) -> tuple[Mode, list[str]]:
         with conn.transaction():
             for path in migration.files:
                 try:
-                    conn.execute(path.read_text())  # type: ignore[arg-type]  # trusted file from sql/
+                    conn.execute(path.read_text())  # a trusted file from sql/
                 except psycopg.Error as exc:
                     raise MigrationError(f"{path.name}: {exc}") from exc
             conn.execute(

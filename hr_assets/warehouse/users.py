@@ -55,9 +55,7 @@ class NewUser:
 
 def validate_user_id(user_id: str) -> str:
     if not USER_ID_RE.match(user_id):
-        raise UserError(
-            f"invalid user id {user_id!r}: use 1 to 64 lower-case letters, digits, '_' or '-'"
-        )
+        raise UserError(f"invalid user id {user_id!r}: use 1 to 64 lower-case letters, digits, '_' or '-'")
     return user_id
 
 
@@ -94,8 +92,9 @@ def add_user(conn: psycopg.Connection, user: NewUser, *, known_sources: set[str]
     return get_user(conn, user.id)
 
 
-def update_user(conn: psycopg.Connection, user_id: str, *, known_sources: set[str], reactivate: bool = False,
-                **changes: Any) -> User:
+def update_user(
+    conn: psycopg.Connection, user_id: str, *, known_sources: set[str], reactivate: bool = False, **changes: Any
+) -> User:
     if changes.get("timezone") is not None:
         validate_timezone(changes["timezone"])
     if changes.get("source") is not None and changes["source"] not in known_sources:
