@@ -1,13 +1,14 @@
-"""``hr``: the operator's command line (database, users, running Dagster with the right settings).
+"""``hr``: the operator's command line for hr-pipeline.
 
-hr db start | stop | status | url      the embedded PostgreSQL (when HR_DATABASE_URL is unset)
-hr migrate                             apply pending SQL migrations
-hr users add | update | retire | list  the user registry
-hr setup                               database, migrations, default users, Dagster partitions
-hr backfill --last-days 7              materialise recent complete days through Dagster
-hr env                                 shell exports for running `dagster` by hand
-hr dagster ARGS...                     run the dagster CLI with those settings
-hr serve                               the Dagster webserver and daemon on 127.0.0.1
+\b
+  hr db start | stop | status | url      the embedded PostgreSQL (when HR_DATABASE_URL is unset)
+  hr migrate                             apply pending SQL migrations
+  hr users add | update | retire | list  the user registry
+  hr setup                               database, migrations, default users, Dagster partitions
+  hr backfill --last-days 7              materialise recent complete days through Dagster
+  hr env                                 shell exports for running `dagster` by hand
+  hr dagster ARGS...                     the dagster CLI with this project's settings
+  hr serve                               the Dagster webserver and daemon on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import shlex
 import shutil
 import socket
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -66,12 +67,13 @@ def _dagster_storage_url() -> str:
 def dagster_env() -> dict[str, str]:
     """Environment for Dagster processes: the instance under HR_HOME, both database URLs."""
     settings = _settings()
-    home = settings.home / "dagster"
-    home.mkdir(parents=True, exist_ok=True)
-    instance_yaml = home / "dagster.yaml"
-    source_yaml = PROJECT_ROOT / "dagster.yaml"
-    if not instance_yaml.exists() or instance_yaml.read_bytes() != source_yaml.read_bytes():
-        shutil.copyfile(source_yaml, instance_yaml)
+    home = settings.dagster_home or settings.home / "dagster"
+    if settings.dagster_home is None:  # our own instance: keep it on the repository's dagster.yaml
+        home.mkdir(parents=True, exist_ok=True)
+        instance_yaml = home / "dagster.yaml"
+        source_yaml = PROJECT_ROOT / "dagster.yaml"
+        if not instance_yaml.exists() or instance_yaml.read_bytes() != source_yaml.read_bytes():
+            shutil.copyfile(source_yaml, instance_yaml)
     return {
         "DAGSTER_HOME": str(home),
         "HR_DATABASE_URL": _warehouse_url(),
@@ -305,12 +307,15 @@ def users_list(include_retired: bool, as_json: bool) -> None:
 
 
 def _ensure_default_users() -> list[str]:
+    """Register the demo users, only into an empty registry (an operator's choices stand)."""
     from hr_assets.sources import SOURCES
     from hr_assets.warehouse.db import connection
-    from hr_assets.warehouse.users import NewUser, UserError, add_user
+    from hr_assets.warehouse.users import NewUser, UserError, add_user, list_users
 
-    added = []
+    added: list[str] = []
     with connection(_warehouse_url()) as conn:
+        if list_users(conn, include_retired=True):
+            return added
         for spec in DEFAULT_USERS:
             try:
                 add_user(
@@ -345,7 +350,8 @@ def sync_partitions() -> tuple[list[str], list[str]]:
 
 
 @main.command()
-def setup() -> None:
+@click.option("--no-default-users", is_flag=True, help="Do not register the demo users user1 and user2.")
+def setup(no_default_users: bool) -> None:
     """Database, migrations, default users and Dagster partitions: everything `hr serve` needs."""
     env = dagster_env()
     os.environ.update(env)
@@ -353,7 +359,7 @@ def setup() -> None:
 
     mode, applied = apply(env["HR_DATABASE_URL"])
     click.echo(f"warehouse ready ({mode.value} mode{'; applied ' + ', '.join(applied) if applied else ''})")
-    added = _ensure_default_users()
+    added = [] if no_default_users else _ensure_default_users()
     if added:
         click.echo(f"registered default users: {', '.join(added)}")
     new_partitions, _ = sync_partitions()
@@ -361,16 +367,10 @@ def setup() -> None:
         click.echo(f"Dagster user partitions added: {', '.join(new_partitions)}")
 
 
-def complete_days(timezone: str, count: int, today_utc: date | None = None) -> list[date]:
-    """The last ``count`` local days that have ended in ``timezone``."""
-    from datetime import datetime
-
-    now = (
-        datetime.now(ZoneInfo(timezone))
-        if today_utc is None
-        else datetime.combine(today_utc, datetime.min.time(), ZoneInfo("UTC")).astimezone(ZoneInfo(timezone))
-    )
-    yesterday = now.date() - timedelta(days=1)
+def complete_days(timezone: str, count: int, now: datetime | None = None) -> list[date]:
+    """The last ``count`` local days that have ended in ``timezone`` at ``now`` (default: now)."""
+    local_now = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone))
+    yesterday = local_now.date() - timedelta(days=1)
     return [yesterday - timedelta(days=n) for n in range(count - 1, -1, -1)]
 
 
@@ -443,10 +443,8 @@ def backfill(last_days: int, force: bool) -> None:
 
 
 @main.command()
-@click.option("--shell", is_flag=True, help='Also print DAGSTER_HOME etc. for `eval "$(hr env)"`.')
-def env(shell: bool) -> None:
-    """Print the environment that `dagster` needs to use this project's instance and warehouse."""
-    del shell
+def env() -> None:
+    """Print shell exports for running `dagster` by hand: eval "$(.venv/bin/hr env)"."""
     for key, value in dagster_env().items():
         click.echo(f"export {key}={shlex.quote(value)}")
 

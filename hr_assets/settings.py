@@ -19,7 +19,7 @@ SQL_DIR = PROJECT_ROOT / "sql"
 class HrSettings(BaseSettings):
     """Configuration of a deployment, read from ``HR_*`` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="HR_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="HR_", extra="ignore", env_ignore_empty=True)
 
     database_url: str | None = Field(
         default=None,
@@ -32,6 +32,11 @@ class HrSettings(BaseSettings):
     home: Path = Field(
         default=PROJECT_ROOT / ".hr",
         description="Local state: embedded database, DAGSTER_HOME, logs.",
+    )
+    dagster_home: Path | None = Field(
+        default=None,
+        validation_alias="DAGSTER_HOME",
+        description="Dagster instance folder. Unset: HR_HOME/dagster with the repository's dagster.yaml.",
     )
     schedule_timezone: str = Field(default="UTC", description="Time zone of the nightly schedule.")
     retention_days: int | None = Field(

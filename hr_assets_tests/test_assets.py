@@ -1,0 +1,208 @@
+"""The Dagster wiring on a real database: definitions, single partitions, ranges, the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+
+from hr_assets.assets import heart_rate_assets
+from hr_assets.definitions import defs
+from hr_assets.partitions import USERS_PARTITION_NAME
+from hr_assets.resources import WarehouseResource
+from hr_assets.sources import SOURCES, DayPayloads, UserProfile
+from hr_assets.warehouse.users import NewUser, add_user
+from hr_assets_tests.payloads import summary
+
+CHECKSUM = """
+SELECT md5(coalesce(string_agg(user_id || time::text || bpm::text, ',' ORDER BY user_id, time), '')), count(*)
+FROM activities_heart_intraday
+"""
+ASSET_NAMES = {
+    "activities_heart_intraday",
+    "activities_heart_summary",
+    "activities_heart_intraday_1m",
+    "activities_heart_intraday_1h",
+    "activities_heart_intraday_1d",
+}
+
+
+def _register(conn: psycopg.Connection, user_id: str, timezone: str, seed: int, source: str = "simulated") -> None:
+    add_user(conn, NewUser(user_id, timezone, date(2025, 1, 1), source=source, seed=seed), known_sources=set(SOURCES))
+
+
+@pytest.fixture
+def instance() -> dg.DagsterInstance:
+    inst = dg.DagsterInstance.ephemeral()
+    inst.add_dynamic_partitions(USERS_PARTITION_NAME, ["user1", "user2"])
+    return inst
+
+
+@pytest.fixture
+def users(conn: psycopg.Connection) -> None:
+    _register(conn, "user1", "Europe/Berlin", 23)
+    _register(conn, "user2", "America/New_York", 37)
+
+
+def test_definitions_load_with_every_asset() -> None:
+    dg.Definitions.validate_loadable(defs)
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys >= ASSET_NAMES
+
+
+def test_materialise_one_partition(
+    db_url: str, conn: psycopg.Connection, users: None, instance: dg.DagsterInstance
+) -> None:
+    result = dg.materialize(
+        heart_rate_assets,
+        instance=instance,
+        partition_key="2025-06-01|user1",
+        resources={"warehouse": WarehouseResource(database_url=db_url)},
+    )
+    assert result.success
+    [intraday] = [m for m in result.asset_materializations_for_node("activities_heart_intraday")]
+    metadata = {key: value.value for key, value in intraday.metadata.items()}
+    count = conn.execute("SELECT count(*) FROM activities_heart_intraday").fetchone()
+    assert count is not None and metadata["rows_written"] == count[0] > 5000
+    assert metadata["mode"] == "postgres" and metadata["partitions"] == 1
+    assert metadata["time_range"] == "2025-06-01..2025-06-01"
+    # The partition is Berlin's local day: 2025-05-31 22:00 UTC to 2025-06-01 22:00 UTC.
+    bounds = conn.execute(
+        "SELECT min(time) >= '2025-05-31 22:00+00' AND max(time) < '2025-06-01 22:00+00' FROM activities_heart_intraday"
+    ).fetchone()
+    assert bounds == (True,)
+    assert conn.execute("SELECT count(*) FROM activities_heart_summary").fetchone() == (1,)
+    one_day = conn.execute("SELECT sum(sample_count) FROM activities_heart_intraday_1d").fetchone()
+    assert one_day == count
+
+
+def test_materialise_a_range_of_three_days_and_two_users(
+    db_url: str, conn: psycopg.Connection, users: None, instance: dg.DagsterInstance, hr_home: Path
+) -> None:
+    job = defs.resolve_job_def("hr_partition_job")
+    tags = {
+        "dagster/asset_partition_range_start": "2025-06-01|user1",
+        "dagster/asset_partition_range_end": "2025-06-03|user2",
+    }
+    assert job.execute_in_process(instance=instance, tags=tags).success
+    per_partition = conn.execute(
+        "SELECT user_id, count(DISTINCT (time AT TIME ZONE u.timezone)::date) FROM activities_heart_intraday "
+        "JOIN users u ON u.id = user_id GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert per_partition == [("user1", 3), ("user2", 3)]
+    assert conn.execute("SELECT count(*) FROM activities_heart_summary").fetchone() == (6,)
+    reference = conn.execute(
+        "SELECT user_id, date_trunc('hour', time), count(*), min(bpm), max(bpm) "
+        "FROM activities_heart_intraday GROUP BY 1, 2 ORDER BY 1, 2"
+    ).fetchall()
+    hourly = conn.execute(
+        "SELECT user_id, bucket, sample_count, min_bpm, max_bpm FROM activities_heart_intraday_1h ORDER BY 1, 2"
+    ).fetchall()
+    assert hourly == reference
+
+    # Materialising again leaves every table exactly as it was.
+    before = conn.execute(CHECKSUM).fetchone()
+    hourly_before = conn.execute("SELECT * FROM activities_heart_intraday_1h ORDER BY 1, 2").fetchall()
+    assert job.execute_in_process(instance=instance, tags=tags).success
+    assert conn.execute(CHECKSUM).fetchone() == before
+    assert conn.execute("SELECT * FROM activities_heart_intraday_1h ORDER BY 1, 2").fetchall() == hourly_before
+    materialized = instance.get_materialized_partitions(dg.AssetKey("activities_heart_intraday_1d"))
+    assert len(materialized) == 6
+
+
+def test_unregistered_user_fails_clearly_and_writes_nothing(
+    db_url: str, conn: psycopg.Connection, users: None, instance: dg.DagsterInstance
+) -> None:
+    instance.add_dynamic_partitions(USERS_PARTITION_NAME, ["ghost"])
+    result = dg.materialize(
+        heart_rate_assets,
+        instance=instance,
+        partition_key="2025-06-01|ghost",
+        resources={"warehouse": WarehouseResource(database_url=db_url)},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failures = {e.step_key: str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure}
+    assert set(failures) == {"activities_heart_intraday", "activities_heart_summary"}
+    assert all("no user 'ghost' in the registry" in message for message in failures.values())
+    assert conn.execute("SELECT count(*) FROM activities_heart_intraday").fetchone() == (0,)
+
+
+class _MalformedSource:
+    """A source whose intraday payload is truncated JSON, as a broken export file would be."""
+
+    kind = "broken"
+
+    def fetch_day(self, user: UserProfile, day: date) -> DayPayloads:
+        return DayPayloads(
+            intraday=b'{"activities-heart-intraday": {"dataset": [{"time": "00:00:0',
+            summary=summary(day),
+            origin="heart_rate-broken.json",
+        )
+
+    def available_dates(self, user: UserProfile) -> None:
+        return None
+
+
+def test_malformed_payload_fails_clearly_writes_nothing_and_is_quarantined(
+    db_url: str, conn: psycopg.Connection, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(SOURCES, "broken", _MalformedSource())
+    _register(conn, "user1", "UTC", 1, source="broken")
+    result = dg.materialize(
+        [heart_rate_assets[0]],
+        instance=instance,
+        partition_key="2025-06-01|user1",
+        resources={"warehouse": WarehouseResource(database_url=db_url)},
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = str(failure.step_failure_data.error)
+    assert "heart_rate-broken.json" in message and "not valid JSON" in message
+    assert conn.execute("SELECT count(*) FROM activities_heart_intraday").fetchone() == (0,)
+    quarantined = conn.execute("SELECT payload, source, left(record, 30), reason FROM quarantine").fetchone()
+    assert quarantined is not None
+    assert quarantined[:3] == ("intraday", "broken:heart_rate-broken.json", '{"activities-heart-intraday": ')
+    assert "not valid JSON" in quarantined[3]
+
+
+def _hr(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    hr = str(Path(sys.executable).parent / "hr")
+    return subprocess.run([hr, *args], env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_cli_setup_then_dagster_asset_materialize_partition_range(
+    db_url: str, conn: psycopg.Connection, hr_home: Path
+) -> None:
+    env = {**os.environ, "HR_DATABASE_URL": db_url, "HR_HOME": str(hr_home)}
+    setup = _hr(["setup"], env)
+    assert setup.returncode == 0, setup.stderr
+    assert "registered default users: user1, user2" in setup.stdout
+    materialize = _hr(
+        [
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "hr_assets.definitions",
+            "--select",
+            "group:heart_rate",
+            "--partition-range",
+            "2025-06-01|user1...2025-06-03|user2",
+        ],
+        env,
+    )
+    assert materialize.returncode == 0, materialize.stderr[-3000:]
+    rows = conn.execute("SELECT user_id, count(*) FROM activities_heart_summary GROUP BY 1 ORDER BY 1").fetchall()
+    assert rows == [("user1", 3), ("user2", 3)]
+    assert conn.execute("SELECT count(DISTINCT user_id) FROM activities_heart_intraday_1d").fetchone() == (2,)
+    # The runs went into Dagster's PostgreSQL storage (dagster.yaml), in the same server.
+    runs = conn.execute("SELECT count(*) FROM runs WHERE status = 'SUCCESS'").fetchone()
+    assert runs == (1,)

@@ -1,0 +1,156 @@
+"""The operator's command line: users, database, partitions of recent days."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from hr_assets import localdb
+from hr_assets.cli import complete_days, main, partition_runs
+
+
+@pytest.fixture
+def runner(hr_home: Path) -> CliRunner:
+    return CliRunner()
+
+
+def test_users_add_list_update_retire(runner: CliRunner, conn: psycopg.Connection) -> None:
+    added = runner.invoke(
+        main,
+        [
+            "users",
+            "add",
+            "alice",
+            "--timezone",
+            "Europe/Berlin",
+            "--seed",
+            "5",
+            "--start-date",
+            "2025-01-01",
+            "--name",
+            "Alice",
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    assert "added alice (Europe/Berlin, simulated, from 2025-01-01)" in added.output
+    row = conn.execute("SELECT display_name, timezone, source, seed, start_date FROM users").fetchone()
+    assert row == ("Alice", "Europe/Berlin", "simulated", 5, date(2025, 1, 1))
+
+    assert runner.invoke(main, ["users", "update", "alice", "--timezone", "Asia/Tokyo"]).exit_code == 0
+    listed = json.loads(runner.invoke(main, ["users", "list", "--json"]).output)
+    assert [(u["id"], u["timezone"], u["retired_at"]) for u in listed] == [("alice", "Asia/Tokyo", None)]
+
+    assert runner.invoke(main, ["users", "retire", "alice"]).exit_code == 0
+    assert runner.invoke(main, ["users", "list"]).output == ""
+    assert "retired" in runner.invoke(main, ["users", "list", "--all"]).output
+    # Retiring keeps the row; reactivating schedules the user again.
+    assert runner.invoke(main, ["users", "update", "alice", "--reactivate"]).exit_code == 0
+    assert "alice" in runner.invoke(main, ["users", "list"]).output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["Alice", "--timezone", "UTC", "--seed", "1"], "invalid user id 'Alice'"),
+        (["a b", "--timezone", "UTC", "--seed", "1"], "invalid user id 'a b'"),
+        (["x" * 65, "--timezone", "UTC", "--seed", "1"], "1 to 64 lower-case letters"),
+        (["bob", "--timezone", "Mars/Base", "--seed", "1"], "unknown IANA time zone 'Mars/Base'"),
+        (["bob", "--timezone", "UTC", "--source", "garmin"], "unknown source 'garmin'"),
+        (["bob", "--timezone", "UTC"], "a simulated user needs a seed"),
+        (
+            ["bob", "--timezone", "UTC", "--source", "fitbit_export", "--export-path", "/no/such/folder"],
+            "is not a folder",
+        ),
+        (["bob", "--timezone", "UTC", "--seed", "1", "--config", "novalue"], "expected KEY=VALUE"),
+    ],
+)
+def test_users_add_refuses_bad_input_with_a_clear_error(
+    runner: CliRunner, conn: psycopg.Connection, args: list[str], message: str
+) -> None:
+    result = runner.invoke(main, ["users", "add", *args])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert conn.execute("SELECT count(*) FROM users").fetchone() == (0,)
+
+
+def test_adding_a_user_twice_is_refused(runner: CliRunner) -> None:
+    args = ["users", "add", "bob", "--timezone", "UTC", "--seed", "1"]
+    assert runner.invoke(main, args).exit_code == 0
+    again = runner.invoke(main, args)
+    assert again.exit_code != 0 and "user 'bob' already exists" in again.output
+
+
+def test_retiring_an_unknown_user_is_an_error(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["users", "retire", "nobody"])
+    assert result.exit_code != 0 and "no user 'nobody'" in result.output
+
+
+def test_export_user_starts_at_its_first_day_of_data(
+    runner: CliRunner, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    folder = tmp_path / "Takeout" / "Fitbit" / "Global Export Data"
+    folder.mkdir(parents=True)
+    for day in ("2024-02-21", "2024-02-22"):
+        (folder / f"heart_rate-{day}.json").write_text("[]")
+    result = runner.invoke(
+        main,
+        [
+            "users",
+            "add",
+            "carol",
+            "--timezone",
+            "Asia/Tokyo",
+            "--source",
+            "fitbit_export",
+            "--export-path",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    # Tokyo is ahead of UTC: the first UTC file day starts on that same local date.
+    row = conn.execute("SELECT start_date, source_config->>'path' FROM users WHERE id = 'carol'").fetchone()
+    assert row == (date(2024, 2, 21), str(tmp_path))
+
+
+def test_complete_days_are_per_time_zone() -> None:
+    # At 02:00 UTC on 2025-06-10 it is 11:00 in Tokyo and still 19:00 on the 9th in Los Angeles.
+    now = datetime(2025, 6, 10, 2, 0, tzinfo=UTC)
+    assert complete_days("Asia/Tokyo", 2, now=now) == [date(2025, 6, 8), date(2025, 6, 9)]
+    assert complete_days("America/Los_Angeles", 2, now=now) == [date(2025, 6, 7), date(2025, 6, 8)]
+
+
+def test_partition_runs_use_ranges_only_where_exact() -> None:
+    d = [date(2025, 6, n) for n in range(1, 6)]
+    runs = partition_runs({"a": d[1:4], "b": d[0:3]})
+    # Days both users want (2..3) make one range; the rest run one partition each.
+    assert runs == [
+        ("2025-06-02|a", "2025-06-03|b"),
+        ("2025-06-04|a", "2025-06-04|a"),
+        ("2025-06-01|b", "2025-06-01|b"),
+    ]
+    assert partition_runs({"a": [d[0], d[2]], "b": [d[0], d[2]]}) == [
+        ("2025-06-01|a", "2025-06-01|b"),
+        ("2025-06-03|a", "2025-06-03|b"),
+    ]
+
+
+def test_embedded_server_is_reused_and_stopped(tmp_path: Path) -> None:
+    root = tmp_path / "pg"
+    first = localdb.ensure_running(root)
+    try:
+        again = localdb.ensure_running(root)
+        assert again.port == first.port
+        with psycopg.connect(first.url()) as conn:
+            assert conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",)
+        assert (root / "password").stat().st_mode & 0o077 == 0
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(first.url().replace(first.password, "wrong"))
+    finally:
+        assert localdb.stop(root)
+    assert localdb.running_server(root) is None
+    assert not localdb.stop(root)
