@@ -6,18 +6,30 @@ process (``BackfillPolicy.single_run``), reading the range from ``context.partit
 
 import time
 import warnings
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date, timedelta
 from typing import Any, cast
 
 import dagster as dg
 
-from hr_assets.ingest import IngestReport, PayloadKind, changed_windows, ingest
+from hr_assets.alerts import AlertResource
+from hr_assets.checks import (
+    INTRADAY,
+    INTRADAY_CHECKS,
+    SUMMARY,
+    SUMMARY_CHECKS,
+    alert_on_failures,
+    check_results,
+    intraday_inspector,
+    summary_inspector,
+)
+from hr_assets.ingest import IngestReport, Inspector, PayloadKind, changed_windows, ingest
 from hr_assets.partitions import user_day_partitions, user_days
 from hr_assets.resources import WarehouseResource
 from hr_assets.warehouse.aggregates import LEVELS, AggregateLevel, refresh
-from hr_assets.warehouse.db import connection
-from hr_assets.warehouse.users import User, users_by_id
+from hr_assets.warehouse.db import connection, is_transient
+from hr_assets.warehouse.users import User, list_users, users_by_id
 
 # single_run backfills are what make a CLI range one process; the flag is marked beta.
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
@@ -26,13 +38,36 @@ GROUP = "heart_rate"
 WAREHOUSE_POOL = "warehouse"
 # Failures listed in a run's error message; the rest are counted.
 MAX_LISTED_FAILURES = 20
+# Transient database errors (connection lost, serialization failure, deadlock) are retried
+# with exponential backoff; data errors raise a Failure that is never retried.
+TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+# The nightly run lands by about 02:30 in the schedule's zone; stale if not updated by 06:00.
+FRESHNESS = dg.FreshnessPolicy.cron(deadline_cron="0 6 * * *", lower_bound_delta=timedelta(hours=24))
+# Aggregates follow every raw partition that lands, including backfilled history:
+# eager() alone only looks at the latest time window.
+AGGREGATE_AUTOMATION = dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
 
 _partitioned: dict[str, Any] = {
     "partitions_def": user_day_partitions,
     "backfill_policy": dg.BackfillPolicy.single_run(),
     "group_name": GROUP,
     "pool": WAREHOUSE_POOL,
+    "retry_policy": TRANSIENT_RETRY,
+    "freshness_policy": FRESHNESS,
 }
+
+
+@contextmanager
+def _data_errors_are_final() -> Iterator[None]:
+    """Let transient database errors through to the retry policy; anything else fails for good."""
+    try:
+        yield
+    except dg.Failure:
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
 
 
 def _run_partitions(
@@ -45,13 +80,14 @@ def _run_partitions(
 
 
 def _load(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, payload: PayloadKind
-) -> dg.MaterializeResult[None]:
-    partitions, users = _run_partitions(context, warehouse)
-    context.log.info(f"loading {payload} for {len(partitions)} partition(s), {warehouse.mode.value} mode")
-    report = ingest(warehouse.url, users, partitions, payload)
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, payload: PayloadKind, inspect: Inspector
+) -> tuple[IngestReport, list[tuple[str, date]], Mapping[str, User]]:
+    with _data_errors_are_final():
+        partitions, users = _run_partitions(context, warehouse)
+        context.log.info(f"loading {payload} for {len(partitions)} partition(s), {warehouse.mode.value} mode")
+        report = ingest(warehouse.url, users, partitions, payload, inspect=inspect)
     _raise_on_failures(report)
-    return dg.MaterializeResult(metadata=_load_metadata(report, warehouse, partitions))
+    return report, partitions, users
 
 
 def _load_metadata(
@@ -84,31 +120,44 @@ def _raise_on_failures(report: IngestReport) -> None:
             + (f"\n... and {more} more" if more > 0 else "")
         ),
         metadata={**report.totals(), "failed_partitions": len(failures)},
+        allow_retries=False,
     )
 
 
-@dg.asset(**_partitioned, kinds={"postgres", "polars"})
+@dg.asset(**_partitioned, kinds={"postgres", "polars"}, check_specs=INTRADAY_CHECKS)
 def activities_heart_intraday(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult[None]:
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, alerts: AlertResource
+) -> dg.MaterializeResult:
     """Intraday heart rate (one reading every few seconds) of each user's local day, in UTC."""
-    return _load(context, warehouse, "intraday")
+    report, partitions, _ = _load(context, warehouse, "intraday", intraday_inspector())
+    results = check_results(INTRADAY, [s.name for s in INTRADAY_CHECKS], report.outcomes)
+    alert_on_failures(alerts, results, context.run_id)
+    return dg.MaterializeResult(metadata=_load_metadata(report, warehouse, partitions), check_results=results)
 
 
-@dg.asset(**_partitioned, kinds={"postgres", "polars"})
+@dg.asset(**_partitioned, kinds={"postgres", "polars"}, check_specs=SUMMARY_CHECKS, deps=[activities_heart_intraday])
 def activities_heart_summary(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult[None]:
-    """Daily summary: resting heart rate and minutes in each heart-rate zone."""
-    return _load(context, warehouse, "summary")
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, alerts: AlertResource
+) -> dg.MaterializeResult:
+    """Daily summary: resting heart rate and minutes in each heart-rate zone.
+
+    Loaded after the day's intraday readings, which its consistency check compares it with.
+    """
+    with connection(warehouse.url) as conn:
+        timezones = {u.id: u.timezone for u in list_users(conn, include_retired=True)}
+    report, partitions, _ = _load(context, warehouse, "summary", summary_inspector(warehouse.url, timezones))
+    results = check_results(SUMMARY, [s.name for s in SUMMARY_CHECKS], report.outcomes)
+    alert_on_failures(alerts, results, context.run_id)
+    return dg.MaterializeResult(metadata=_load_metadata(report, warehouse, partitions), check_results=results)
 
 
 def _refresh(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, level: AggregateLevel
-) -> dg.MaterializeResult[None]:
+) -> dg.MaterializeResult:
     started = time.perf_counter()
-    partitions, users = _run_partitions(context, warehouse)
-    results = refresh(warehouse.url, warehouse.mode, level, changed_windows(users, partitions))
+    with _data_errors_are_final():
+        partitions, users = _run_partitions(context, warehouse)
+        results = refresh(warehouse.url, warehouse.mode, level, changed_windows(users, partitions))
     return dg.MaterializeResult(
         metadata={
             "buckets": sum(r.buckets for r in results),
@@ -130,9 +179,10 @@ def _aggregate_asset(level: AggregateLevel, upstream: dg.AssetsDefinition | str)
             f"{level.name} buckets (UTC) of min, max, average bpm and sample count, refreshed for the "
             "partitions' windows. A continuous aggregate in TimescaleDB mode, a table in PostgreSQL mode."
         ),
+        automation_condition=AGGREGATE_AUTOMATION,
         **_partitioned,
     )
-    def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult[None]:
+    def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         return _refresh(context, warehouse, level)
 
     return cast(dg.AssetsDefinition, _asset)

@@ -20,14 +20,14 @@ import shlex
 import shutil
 import socket
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 
 from hr_assets import localdb
+from hr_assets.partitions import complete_days
 from hr_assets.settings import PROJECT_ROOT, HrSettings, get_settings
 
 DEFAULT_USERS: tuple[dict[str, Any], ...] = (
@@ -349,6 +349,16 @@ def sync_partitions() -> tuple[list[str], list[str]]:
     return added, removed
 
 
+def _set_pool_limit(limit: int) -> None:
+    """The 'warehouse' pool's limit: how many steps may write to the warehouse at once."""
+    import dagster as dg
+
+    from hr_assets.assets import WAREHOUSE_POOL
+
+    with dg.DagsterInstance.get() as instance:
+        instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, limit)
+
+
 @main.command()
 @click.option("--no-default-users", is_flag=True, help="Do not register the demo users user1 and user2.")
 def setup(no_default_users: bool) -> None:
@@ -362,16 +372,10 @@ def setup(no_default_users: bool) -> None:
     added = [] if no_default_users else _ensure_default_users()
     if added:
         click.echo(f"registered default users: {', '.join(added)}")
+    _set_pool_limit(_settings().warehouse_pool_limit)
     new_partitions, _ = sync_partitions()
     if new_partitions:
         click.echo(f"Dagster user partitions added: {', '.join(new_partitions)}")
-
-
-def complete_days(timezone: str, count: int, now: datetime | None = None) -> list[date]:
-    """The last ``count`` local days that have ended in ``timezone`` at ``now`` (default: now)."""
-    local_now = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone))
-    yesterday = local_now.date() - timedelta(days=1)
-    return [yesterday - timedelta(days=n) for n in range(count - 1, -1, -1)]
 
 
 def partition_runs(wanted: dict[str, list[date]]) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from typing import Literal
 
 import psycopg
 
+from hr_assets.quality import CheckOutcome
 from hr_assets.sources import SourceError, source_for
 from hr_assets.transform import (
     ParsedIntraday,
@@ -34,6 +35,8 @@ from hr_assets.warehouse.users import User
 log = logging.getLogger(__name__)
 
 PayloadKind = Literal["intraday", "summary"]
+# Quality checks of a parsed partition, run on the parsing thread (see quality.py).
+Inspector = Callable[[ParsedIntraday | ParsedSummary], dict[str, CheckOutcome]]
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class PartitionOutcome:
     day: date
     result: LoadResult | None = None
     error: str | None = None
+    checks: dict[str, CheckOutcome] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,9 +78,12 @@ class _Prepared:
     parsed: ParsedIntraday | ParsedSummary | None = None
     refused_payload: bytes | None = None
     error: str | None = None
+    checks: dict[str, CheckOutcome] = field(default_factory=dict)
 
 
-def _prepare(user: User | None, user_id: str, day: date, payload: PayloadKind) -> _Prepared:
+def _prepare(
+    user: User | None, user_id: str, day: date, payload: PayloadKind, inspect: Inspector | None = None
+) -> _Prepared:
     """Fetch and parse one partition; errors become part of the result, not exceptions."""
     if user is None:
         return _Prepared(user_id, day, "", error=f"no user {user_id!r} in the registry (hr users add {user_id} ...)")
@@ -95,17 +102,17 @@ def _prepare(user: User | None, user_id: str, day: date, payload: PayloadKind) -
             parsed = parse_summary(raw, user_id=user_id, day=day, where=where)
     except PayloadError as exc:
         return _Prepared(user_id, day, origin, refused_payload=raw, error=str(exc))
-    return _Prepared(user_id, day, origin, parsed=parsed)
+    return _Prepared(user_id, day, origin, parsed=parsed, checks=inspect(parsed) if inspect else {})
 
 
 def _prefetched(
-    users: Mapping[str, User], partitions: list[tuple[str, date]], payload: PayloadKind
+    users: Mapping[str, User], partitions: list[tuple[str, date]], payload: PayloadKind, inspect: Inspector | None
 ) -> Iterator[_Prepared]:
     """The prepared partitions in order, each next one prepared while the caller writes this one."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hr-parse") as pool:
         pending: Future[_Prepared] | None = None
         for user_id, day in partitions:
-            upcoming = pool.submit(_prepare, users.get(user_id), user_id, day, payload)
+            upcoming = pool.submit(_prepare, users.get(user_id), user_id, day, payload, inspect)
             if pending is not None:
                 yield pending.result()
             pending = upcoming
@@ -119,6 +126,7 @@ def ingest(
     partitions: list[tuple[str, date]],
     payload: PayloadKind,
     progress: Callable[[PartitionOutcome], None] | None = None,
+    inspect: Inspector | None = None,
 ) -> IngestReport:
     """Load ``payload`` for every (user, day) partition; one transaction per partition.
 
@@ -129,7 +137,7 @@ def ingest(
     report = IngestReport(payload)
     started = time.perf_counter()
     with connection(url) as conn:
-        for prepared in _prefetched(users, partitions, payload):
+        for prepared in _prefetched(users, partitions, payload, inspect):
             outcome = _write(conn, prepared, payload)
             report.outcomes.append(outcome)
             log.info(
@@ -157,14 +165,14 @@ def _write(conn: psycopg.Connection, prepared: _Prepared, payload: PayloadKind) 
                 record=prepared.refused_payload.decode("utf-8", errors="replace"),
                 reason=prepared.error or "refused",
             )
-        return PartitionOutcome(prepared.user_id, prepared.day, error=prepared.error)
+        return PartitionOutcome(prepared.user_id, prepared.day, error=prepared.error, checks=prepared.checks)
     if isinstance(prepared.parsed, ParsedIntraday):
         result = load_intraday(
             conn, prepared.parsed, user_id=prepared.user_id, day=prepared.day, source=prepared.source
         )
     else:
         result = load_summary(conn, prepared.parsed, source=prepared.source)
-    return PartitionOutcome(prepared.user_id, prepared.day, result=result)
+    return PartitionOutcome(prepared.user_id, prepared.day, result=result, checks=prepared.checks)
 
 
 def changed_windows(

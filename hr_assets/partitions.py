@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -28,3 +29,10 @@ def user_days(partition_keys: list[str]) -> list[tuple[str, date]]:
         day, _, user_id = key.partition("|")
         pairs.append((user_id, date.fromisoformat(day)))
     return sorted(pairs)
+
+
+def complete_days(timezone: str, count: int, now: datetime | None = None) -> list[date]:
+    """The last ``count`` local days that have ended in ``timezone`` at ``now`` (default: now), oldest first."""
+    local_now = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone))
+    yesterday = local_now.date() - timedelta(days=1)
+    return [yesterday - timedelta(days=n) for n in range(count - 1, -1, -1)]

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from hr_assets import localdb
-from hr_assets.cli import complete_days, main, partition_runs
+from hr_assets.cli import main, partition_runs
+from hr_assets.partitions import complete_days
 
 
 @pytest.fixture

@@ -69,3 +69,17 @@ def _recorded_mode(conn: psycopg.Connection) -> Mode | None:
         return None
     found = conn.execute("SELECT mode FROM schema_migrations ORDER BY version LIMIT 1").fetchone()
     return Mode(found[0]) if found else None
+
+
+# SQLSTATE classes and codes worth retrying: the connection went away (08), the server is
+# shutting down or out of resources (57P01-57P03, 53), or the transaction lost a race (40001 serialization
+# failure, 40P01 deadlock). Everything else (bad data, constraint violations, SQL errors) is final.
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P01", "57P02", "57P03", "40001", "40P01")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying the same work later could succeed."""
+    if isinstance(exc, psycopg.OperationalError) and getattr(exc, "sqlstate", None) is None:
+        return True  # connection refused or lost before the server said anything
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(exc, psycopg.Error) and state is not None and state.startswith(_TRANSIENT_SQLSTATE_PREFIXES)

@@ -1,0 +1,118 @@
+"""Sensors: users without a deploy, aggregates that follow the raw data, alerts on failure."""
+
+import json
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+
+from hr_assets.alerts import AlertResource
+from hr_assets.assets import GROUP, activities_heart_intraday
+from hr_assets.jobs import hr_partition_job
+from hr_assets.partitions import USERS_PARTITION_NAME, complete_days
+from hr_assets.resources import WarehouseResource
+from hr_assets.schedules import PURPOSE_TAG
+from hr_assets.warehouse.db import connection
+from hr_assets.warehouse.users import User, list_users
+
+# A new user's history is requested a month at a time per sensor tick, one run per day,
+# tagged so the run queue (dagster.yaml) gives each user one history run at a time and all
+# history runs together at most two slots: years of one user's export cannot starve others.
+HISTORY_DAYS_PER_TICK = 31
+HISTORY_USER_TAG = "hr/history-user"
+USERS_SENSOR_INTERVAL_S = 60
+
+
+def plan_history(
+    users: Iterable[User], materialized: set[str], cursor: dict[str, str], now: datetime
+) -> tuple[list[dg.RunRequest], dict[str, str]]:
+    """Run requests for the next days of each user's history that are not loaded yet.
+
+    ``cursor`` maps a user to the last day already requested, so a failed day is not asked
+    for again every tick (retry it from the UI); the new cursor is returned.
+    """
+    requests: list[dg.RunRequest] = []
+    new_cursor = dict(cursor)
+    for user in users:
+        latest = complete_days(user.timezone, 1, now)[0]
+        after = date.fromisoformat(cursor[user.id]) if user.id in cursor else user.start_date - timedelta(days=1)
+        day, picked = max(after + timedelta(days=1), user.start_date), 0
+        while day <= latest and picked < HISTORY_DAYS_PER_TICK:
+            key = f"{day.isoformat()}|{user.id}"
+            if key not in materialized:
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"history:{key}",
+                        partition_key=key,
+                        tags={PURPOSE_TAG: "history", HISTORY_USER_TAG: user.id},
+                    )
+                )
+                picked += 1
+            new_cursor[user.id] = day.isoformat()
+            day += timedelta(days=1)
+    return requests, new_cursor
+
+
+@dg.sensor(
+    job=hr_partition_job,
+    minimum_interval_seconds=USERS_SENSOR_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Keeps the 'users' partitions in step with the users table (retired users' data is kept) "
+    "and loads each user's history from its start date.",
+)
+def users_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
+    with connection(warehouse.url) as conn:
+        active = list_users(conn)
+    present = set(context.instance.get_dynamic_partitions(USERS_PARTITION_NAME))
+    wanted = {u.id for u in active}
+    added, removed = sorted(wanted - present), sorted(present - wanted)
+    partition_requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
+    if added:
+        partition_requests.append(users_partitions_add(added))
+    if removed:
+        partition_requests.append(dg.DeleteDynamicPartitionsRequest(USERS_PARTITION_NAME, removed))
+    materialized = set(context.instance.get_materialized_partitions(activities_heart_intraday.key))
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    cursor = {user: day for user, day in cursor.items() if user in wanted}
+    requests, cursor = plan_history(active, materialized, cursor, datetime.now().astimezone())
+    if added or removed:
+        context.log.info(f"users partitions: added {added or 'none'}, removed {removed or 'none'}")
+    return dg.SensorResult(
+        run_requests=requests, dynamic_partitions_requests=partition_requests, cursor=json.dumps(cursor, sort_keys=True)
+    )
+
+
+def users_partitions_add(user_ids: list[str]) -> dg.AddDynamicPartitionsRequest:
+    return dg.AddDynamicPartitionsRequest(USERS_PARTITION_NAME, user_ids)
+
+
+# The aggregate refresh assets follow every raw partition that lands (see AGGREGATE_AUTOMATION).
+hr_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "hr_automation_sensor",
+    target=dg.AssetSelection.groups(GROUP),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Refreshes the 1m/1h/1d aggregates of every raw partition that lands, history included.",
+)
+
+
+def run_failure_message(run: dg.DagsterRun, error: str | None) -> tuple[str, dict[str, Any]]:
+    partition = run.tags.get("dagster/partition") or "..".join(
+        filter(
+            None,
+            [run.tags.get("dagster/asset_partition_range_start"), run.tags.get("dagster/asset_partition_range_end")],
+        )
+    )
+    text = f"hr-pipeline: run {run.run_id[:8]} of {run.job_name} failed" + (f" ({partition})" if partition else "")
+    return text, {"job": run.job_name, "run_id": run.run_id, "partition": partition or None, "error": error}
+
+
+@dg.run_failure_sensor(
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Posts failed runs to HR_ALERT_WEBHOOK_URL (off when unset).",
+)
+def hr_run_failure_sensor(context: dg.RunFailureSensorContext, alerts: AlertResource) -> None:
+    error = context.failure_event.message if context.failure_event else None
+    text, details = run_failure_message(context.dagster_run, error)
+    alerts.send("run_failed", text, **details)
