@@ -27,8 +27,10 @@ from hr_assets.checks import (
 from hr_assets.ingest import IngestReport, Inspector, PayloadKind, changed_windows, ingest
 from hr_assets.partitions import user_day_partitions, user_days
 from hr_assets.resources import WarehouseResource
+from hr_assets.settings import get_settings
 from hr_assets.warehouse.aggregates import LEVELS, AggregateLevel, refresh
 from hr_assets.warehouse.db import connection, is_transient
+from hr_assets.warehouse.maintenance import apply_retention, retention_horizon, storage
 from hr_assets.warehouse.users import User, list_users, users_by_id
 
 # single_run backfills are what make a CLI range one process; the flag is marked beta.
@@ -157,7 +159,8 @@ def _refresh(
     started = time.perf_counter()
     with _data_errors_are_final():
         partitions, users = _run_partitions(context, warehouse)
-        results = refresh(warehouse.url, warehouse.mode, level, changed_windows(users, partitions))
+        horizon = retention_horizon(get_settings().retention_days)
+        results = refresh(warehouse.url, warehouse.mode, level, changed_windows(users, partitions), horizon)
     return dg.MaterializeResult(
         metadata={
             "buckets": sum(r.buckets for r in results),
@@ -199,3 +202,47 @@ heart_rate_assets = [
     activities_heart_intraday_1h,
     activities_heart_intraday_1d,
 ]
+
+
+MAINTENANCE_GROUP = "maintenance"
+
+
+@dg.asset(
+    group_name=MAINTENANCE_GROUP,
+    deps=[activities_heart_intraday_1d],
+    pool=WAREHOUSE_POOL,
+    retry_policy=TRANSIENT_RETRY,
+    kinds={"postgres", "timescaledb"},
+)
+def warehouse_maintenance(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Retention of raw readings (HR_RETENTION_DAYS; aggregates are kept) and storage figures.
+
+    Metadata: size on disk of the raw readings and each aggregate, and in TimescaleDB mode the
+    columnstore's size before and after compression and their ratio.
+    """
+    with _data_errors_are_final():
+        retention_days = get_settings().retention_days
+        dropped = apply_retention(warehouse.url, warehouse.mode, retention_days) if retention_days else None
+        relations = storage(warehouse.url, warehouse.mode)
+    raw = relations[0]
+    table = "\n".join(
+        ["| relation | total | chunks | columnstore chunks | before | after | ratio |", "|---|---|---|---|---|---|---|"]
+        + [
+            f"| {r.relation} | {r.total_bytes:,} | {r.chunks} | {r.columnstore_chunks} | "
+            f"{r.before_compression_bytes:,} | {r.after_compression_bytes:,} | {r.compression_ratio or ''} |"
+            for r in relations
+        ]
+    )
+    context.log.info(f"storage ({warehouse.mode.value} mode): raw readings {raw.total_bytes:,} bytes")
+    return dg.MaterializeResult(
+        metadata={
+            "mode": warehouse.mode.value,
+            "raw_total_bytes": raw.total_bytes,
+            "raw_compressed_bytes": raw.after_compression_bytes,
+            "raw_uncompressed_bytes": raw.before_compression_bytes,
+            "raw_compression_ratio": float(raw.compression_ratio) if raw.compression_ratio else None,
+            "storage": dg.MetadataValue.md(table),
+            "retention_days": retention_days,
+            "retention_dropped": dropped,
+        }
+    )

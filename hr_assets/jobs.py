@@ -23,3 +23,10 @@ hr_freshness_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
     description="Check that every active user's most recent complete local day has landed.",
 )
+
+hr_maintenance_job = dg.define_asset_job(
+    "hr_maintenance_job",
+    selection=dg.AssetSelection.groups("maintenance"),
+    executor_def=dg.in_process_executor,
+    description="Retention of raw readings and storage figures.",
+)

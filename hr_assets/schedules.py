@@ -4,7 +4,7 @@ from datetime import datetime
 
 import dagster as dg
 
-from hr_assets.jobs import hr_freshness_job, hr_partition_job
+from hr_assets.jobs import hr_freshness_job, hr_maintenance_job, hr_partition_job
 from hr_assets.partitions import USERS_PARTITION_NAME, complete_days
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
@@ -62,4 +62,16 @@ hr_freshness_schedule = dg.ScheduleDefinition(
     job=hr_freshness_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="After the nightly load: is every active user's latest day loaded and complete?",
+)
+
+
+MAINTENANCE_CRON = "0 3 * * *"
+
+hr_maintenance_schedule = dg.ScheduleDefinition(
+    name="hr_maintenance_schedule",
+    cron_schedule=MAINTENANCE_CRON,
+    execution_timezone=get_settings().schedule_timezone,
+    job=hr_maintenance_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Daily retention (HR_RETENTION_DAYS) and storage figures, after the nightly load.",
 )

@@ -63,15 +63,26 @@ def merge_windows(windows: list[tuple[datetime, datetime]]) -> list[tuple[dateti
 
 
 def refresh(
-    url: str, mode: Mode, level: AggregateLevel, windows: list[tuple[str, datetime, datetime]]
+    url: str,
+    mode: Mode,
+    level: AggregateLevel,
+    windows: list[tuple[str, datetime, datetime]],
+    not_before: datetime | None = None,
 ) -> list[RefreshResult]:
     """Refresh ``level`` for each (user, start, end) window of changed raw data.
 
+    ``not_before`` is the retention horizon: buckets before it keep what they have, because
+    their raw readings are gone and recomputing them would empty them.
     Returns one result per user and merged window.
     """
     by_user: dict[str, list[tuple[datetime, datetime]]] = {}
+    floor = align(not_before, not_before, level.width)[1] if not_before else None
     for user_id, start, end in windows:
-        by_user.setdefault(user_id, []).append(align(start, end, level.width))
+        first, last = align(start, end, level.width)
+        if floor is not None:
+            first = max(first, floor)
+        if first < last:
+            by_user.setdefault(user_id, []).append((first, last))
     target = sql.Identifier(level.relation)
     results = []
     with connection(url, autocommit=mode is Mode.TIMESCALEDB) as conn:
