@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import psycopg
 import pytest
+from psycopg import sql
 
 from hr_assets.alerts import AlertResource
 from hr_assets.assets import warehouse_maintenance
@@ -40,7 +41,10 @@ def _load_days(conn: psycopg.Connection, url: str) -> list[tuple[str, datetime, 
 
 
 def _days(conn: psycopg.Connection, relation: str, column: str) -> list[date]:
-    rows = conn.execute(f"SELECT DISTINCT ({column} AT TIME ZONE 'UTC')::date FROM {relation} ORDER BY 1").fetchall()
+    statement = sql.SQL("SELECT DISTINCT ({} AT TIME ZONE 'UTC')::date FROM {} ORDER BY 1").format(
+        sql.Identifier(column), sql.Identifier(relation)
+    )
+    rows = conn.execute(statement).fetchall()
     return [r[0] for r in rows]
 
 
