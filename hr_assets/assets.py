@@ -133,7 +133,7 @@ def activities_heart_intraday(
     """Intraday heart rate (one reading every few seconds) of each user's local day, in UTC."""
     report, partitions, _ = _load(context, warehouse, "intraday", intraday_inspector())
     results = check_results(INTRADAY, [s.name for s in INTRADAY_CHECKS], report.outcomes)
-    alert_on_failures(alerts, results, context.run_id)
+    alert_on_failures(alerts, results, context.run.run_id)
     return dg.MaterializeResult(metadata=_load_metadata(report, warehouse, partitions), check_results=results)
 
 
@@ -149,7 +149,7 @@ def activities_heart_summary(
         timezones = {u.id: u.timezone for u in list_users(conn, include_retired=True)}
     report, partitions, _ = _load(context, warehouse, "summary", summary_inspector(warehouse.url, timezones))
     results = check_results(SUMMARY, [s.name for s in SUMMARY_CHECKS], report.outcomes)
-    alert_on_failures(alerts, results, context.run_id)
+    alert_on_failures(alerts, results, context.run.run_id)
     return dg.MaterializeResult(metadata=_load_metadata(report, warehouse, partitions), check_results=results)
 
 

@@ -4,14 +4,12 @@ import dagster as dg
 
 from hr_assets.assets import GROUP
 from hr_assets.checks import INTRADAY, LATEST_DAY_LOADED_CHECK
-from hr_assets.partitions import user_day_partitions
 
 # Raw payloads and every aggregate of a set of partitions, in one run. The steps are
 # database-bound and small, so one process runs them in order instead of one process each.
 hr_partition_job = dg.define_asset_job(
     "hr_partition_job",
     selection=dg.AssetSelection.groups(GROUP),
-    partitions_def=user_day_partitions,
     executor_def=dg.in_process_executor,
     description="Load intraday and summary heart rate for user x day partitions and refresh the aggregates.",
 )

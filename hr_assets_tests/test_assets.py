@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -43,10 +44,10 @@ def _register(conn: psycopg.Connection, user_id: str, timezone: str, seed: int, 
 
 
 @pytest.fixture
-def instance() -> dg.DagsterInstance:
-    inst = dg.DagsterInstance.ephemeral()
-    inst.add_dynamic_partitions(USERS_PARTITION_NAME, ["user1", "user2"])
-    return inst
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.ephemeral() as inst:
+        inst.add_dynamic_partitions(USERS_PARTITION_NAME, ["user1", "user2"])
+        yield inst
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ def test_register_export_backfill_and_see_the_data(hr_home: Path, conn: psycopg.
     instance.add_dynamic_partitions(USERS_PARTITION_NAME, ["dana"])
     job = dg.Definitions(
         assets=heart_rate_assets,
-        jobs=[dg.define_asset_job("backfill", partitions_def=heart_rate_assets[0].partitions_def)],
+        jobs=[dg.define_asset_job("backfill")],
         resources={"warehouse": WarehouseResource(), "alerts": AlertResource()},
     ).resolve_job_def("backfill")
     result = job.execute_in_process(
