@@ -7,9 +7,9 @@ receivers that route on them, such as an Alertmanager webhook adapter or an HTTP
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
-import urllib.error
 import urllib.request
 from typing import Any
 
@@ -22,11 +22,13 @@ TIMEOUT_S = 10
 def post_alert(url: str, message: dict[str, Any]) -> bool:
     """POST ``message`` as JSON; return whether the receiver accepted it. Never raises."""
     body = json.dumps({"source": "hr-pipeline", **message}, default=str).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
     try:
+        request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             return bool(200 <= response.status < 300)
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+    # OSError covers URLError, HTTPError and timeouts; ValueError a malformed URL (no scheme,
+    # a non-numeric port); HTTPException a receiver that does not speak HTTP.
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         log.warning("alert webhook %s failed: %s", url.split("?")[0], exc)
         return False
 

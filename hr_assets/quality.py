@@ -162,7 +162,7 @@ def quarantine(quarantined: pl.DataFrame) -> CheckOutcome:
             {
                 "quarantined": quarantined.height,
                 "sample": _sample(quarantined),
-                "reasons": json.dumps(reasons.value_counts().head(SAMPLE_ROWS).rows()),
+                "reasons": json.dumps(reasons.value_counts(sort=True).head(SAMPLE_ROWS).rows()),
             },
         )
     return CheckOutcome(True, "warn", "no record quarantined", {"quarantined": 0})

@@ -29,6 +29,8 @@ def nightly_run_requests(users: list[User], tick: datetime, known_users: set[str
         if user.id not in known_users:  # registered after the users sensor's last tick; next night
             continue
         for day in complete_days(user.timezone, NIGHTLY_DAYS, now=tick):
+            if day < user.start_date:
+                continue
             key = f"{day.isoformat()}|{user.id}"
             requests.append(
                 dg.RunRequest(

@@ -24,21 +24,32 @@ HISTORY_USER_TAG = "hr/history-user"
 USERS_SENSOR_INTERVAL_S = 60
 
 
+HistoryCursor = dict[str, dict[str, str]]
+
+
 def plan_history(
-    users: Iterable[User], materialized: set[str], cursor: dict[str, str], now: datetime
-) -> tuple[list[dg.RunRequest], dict[str, str]]:
+    users: Iterable[User], materialized: set[str], cursor: HistoryCursor, now: datetime
+) -> tuple[list[dg.RunRequest], HistoryCursor]:
     """Run requests for the next days of each user's history that are not loaded yet.
 
-    ``cursor`` maps a user to the last day already requested, so a failed day is not asked
-    for again every tick (retry it from the UI); the new cursor is returned.
+    A user's history runs from its start date to the latest complete local day at the moment
+    the sensor first sees the user (``until``); later days are the nightly schedule's. The
+    cursor keeps, per user, ``until`` and the last day already requested (``done``), so a failed
+    day is not asked for again every tick (retry it from the UI). Returns the new cursor.
     """
     requests: list[dg.RunRequest] = []
-    new_cursor = dict(cursor)
+    new_cursor = {user: dict(state) for user, state in cursor.items()}
     for user in users:
-        latest = complete_days(user.timezone, 1, now)[0]
-        after = date.fromisoformat(cursor[user.id]) if user.id in cursor else user.start_date - timedelta(days=1)
-        day, picked = max(after + timedelta(days=1), user.start_date), 0
-        while day <= latest and picked < HISTORY_DAYS_PER_TICK:
+        state = new_cursor.setdefault(
+            user.id,
+            {
+                "until": complete_days(user.timezone, 1, now)[0].isoformat(),
+                "done": (user.start_date - timedelta(days=1)).isoformat(),
+            },
+        )
+        until = date.fromisoformat(state["until"])
+        day, picked = max(date.fromisoformat(state["done"]) + timedelta(days=1), user.start_date), 0
+        while day <= until and picked < HISTORY_DAYS_PER_TICK:
             key = f"{day.isoformat()}|{user.id}"
             if key not in materialized:
                 requests.append(
@@ -49,7 +60,7 @@ def plan_history(
                     )
                 )
                 picked += 1
-            new_cursor[user.id] = day.isoformat()
+            state["done"] = day.isoformat()
             day += timedelta(days=1)
     return requests, new_cursor
 
