@@ -144,3 +144,70 @@ def test_unreadable_export_file_fails_its_partition_naming_the_file(
     [failure] = [e for e in result.all_events if e.is_step_failure]
     assert "heart_rate-2024-11-02.json" in str(failure.step_failure_data.error)
     assert conn.execute("SELECT count(*) FROM activities_heart_intraday").fetchone() == (0,)
+
+
+def test_time_zone_change_between_days_keeps_every_reading_once(
+    hr_home: Path, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    # A traveller's watch: readings every 30 s in UTC; Berlin on 2024-06-01, Tokyo from 2024-06-02.
+    folder = tmp_path / "export"
+    folder.mkdir()
+    start, end = datetime(2024, 5, 31, tzinfo=UTC), datetime(2024, 6, 4, tzinfo=UTC)
+    rows: dict[date, list[str]] = {}
+    instant = start
+    while instant < end:
+        rows.setdefault(instant.date(), []).append(f"{instant:%Y-%m-%dT%H:%M:%SZ},{_bpm(instant)},watch")
+        instant += timedelta(seconds=30)
+    for day, lines in rows.items():
+        (folder / f"heart_rate_{day.isoformat()}.csv").write_text(
+            "timestamp,beats per minute,data source\n" + "\n".join(lines) + "\n"
+        )
+    runner = CliRunner()
+    assert (
+        runner.invoke(
+            main,
+            [
+                "users",
+                "add",
+                "tom",
+                "--timezone",
+                "Europe/Berlin",
+                "--source",
+                "fitbit_export",
+                "--export-path",
+                str(folder),
+            ],
+        ).exit_code
+        == 0
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(USERS_PARTITION_NAME, ["tom"])
+    resources = {"warehouse": WarehouseResource(), "alerts": AlertResource()}
+
+    def load(key: str) -> None:
+        assert dg.materialize(heart_rate_assets, instance=instance, partition_key=key, resources=resources).success
+
+    load("2024-06-01|tom")
+    assert runner.invoke(main, ["users", "update", "tom", "--timezone", "Asia/Tokyo"]).exit_code == 0
+    load("2024-06-02|tom")
+    # Berlin's 2024-06-01 ends at 22:00 UTC; Tokyo's 2024-06-02 began at 15:00 UTC on 06-01.
+    first = datetime(2024, 5, 31, 22, tzinfo=UTC)
+    last = datetime(2024, 6, 2, 15, tzinfo=UTC)
+    expected = int((last - first).total_seconds()) // 30
+    stored = conn.execute(
+        "SELECT count(*), count(DISTINCT time), min(time), max(time) FROM activities_heart_intraday"
+    ).fetchone()
+    assert stored == (expected, expected, first, last - timedelta(seconds=30))
+    wrong = conn.execute("SELECT time, bpm FROM activities_heart_intraday").fetchall()
+    assert [(t, b) for t, b in wrong if b != _bpm(t)] == []
+    # Re-loading the Tokyo day changes nothing.
+    before = conn.execute(
+        "SELECT md5(string_agg(time::text || bpm, ',' ORDER BY time)) FROM activities_heart_intraday"
+    ).fetchone()
+    load("2024-06-02|tom")
+    assert (
+        conn.execute(
+            "SELECT md5(string_agg(time::text || bpm, ',' ORDER BY time)) FROM activities_heart_intraday"
+        ).fetchone()
+        == before
+    )
