@@ -1,9 +1,9 @@
 """Loading partitions end to end: fetch from the user's source, parse, write. No Dagster here.
 
 The assets call :func:`ingest` with the partitions of a run; everything it does is tested
-without Dagster. While one day is written, the next day is fetched and parsed on a second
-thread (parsing is mostly polars, which releases the GIL), so the server and the parser
-work side by side.
+without Dagster. While one day is written, the next day is fetched, parsed and encoded for
+COPY on a second thread (mostly polars and numpy, which release the GIL), so the server and
+the parser work side by side and the writing thread only waits for the server.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from hr_assets.transform import (
     parse_summary,
 )
 from hr_assets.warehouse.db import connection
-from hr_assets.warehouse.loads import LoadResult, load_intraday, load_summary, quarantine_payload
+from hr_assets.warehouse.loads import LoadResult, copy_data, load_intraday, load_summary, quarantine_payload
 from hr_assets.warehouse.users import User
 
 log = logging.getLogger(__name__)
@@ -79,12 +79,14 @@ class _Prepared:
     refused_payload: bytes | None = None
     error: str | None = None
     checks: dict[str, CheckOutcome] = field(default_factory=dict)
+    # The intraday readings as COPY data, encoded here rather than on the writing thread.
+    encoded: bytes | None = None
 
 
 def _prepare(
     user: User | None, user_id: str, day: date, payload: PayloadKind, inspect: Inspector | None = None
 ) -> _Prepared:
-    """Fetch and parse one partition; errors become part of the result, not exceptions."""
+    """Fetch, parse, check and encode one partition; errors become part of the result, not exceptions."""
     if user is None:
         return _Prepared(user_id, day, "", error=f"no user {user_id!r} in the registry (hr users add {user_id} ...)")
     try:
@@ -102,7 +104,8 @@ def _prepare(
             parsed = parse_summary(raw, user_id=user_id, day=day, where=where)
     except PayloadError as exc:
         return _Prepared(user_id, day, origin, refused_payload=raw, error=str(exc))
-    return _Prepared(user_id, day, origin, parsed=parsed, checks=inspect(parsed) if inspect else {})
+    encoded = copy_data(parsed.readings) if isinstance(parsed, ParsedIntraday) else None
+    return _Prepared(user_id, day, origin, parsed=parsed, checks=inspect(parsed) if inspect else {}, encoded=encoded)
 
 
 def _prefetched(
@@ -168,7 +171,12 @@ def _write(conn: psycopg.Connection, prepared: _Prepared, payload: PayloadKind) 
         return PartitionOutcome(prepared.user_id, prepared.day, error=prepared.error, checks=prepared.checks)
     if isinstance(prepared.parsed, ParsedIntraday):
         result = load_intraday(
-            conn, prepared.parsed, user_id=prepared.user_id, day=prepared.day, source=prepared.source
+            conn,
+            prepared.parsed,
+            user_id=prepared.user_id,
+            day=prepared.day,
+            source=prepared.source,
+            encoded=prepared.encoded,
         )
     else:
         result = load_summary(conn, prepared.parsed, source=prepared.source)

@@ -110,15 +110,29 @@ def _is_int(value: Any) -> TypeGuard[int]:
 def parse_intraday(payload: bytes, *, user_id: str, day: date, timezone: str, where: str = "") -> ParsedIntraday:
     """Parse an ``activities-heart-intraday`` payload for ``user_id``'s local ``day``."""
     where = where or f"intraday {user_id} {day.isoformat()}"
-    document = _load_json(payload, where)
+    regular = _read_regular(payload)
+    document = regular.document if regular else _load_json(payload, where)
     if not isinstance(document, dict) or not isinstance(document.get("activities-heart-intraday"), dict):
         raise PayloadError(f"{where}: missing object 'activities-heart-intraday'")
     _check_date(document, day, where)
-    dataset = document["activities-heart-intraday"].get("dataset")
-    if not isinstance(dataset, list):
-        raise PayloadError(f"{where}: 'activities-heart-intraday.dataset' must be a list")
+    records: list[Any] | _Regular
+    rejected: list[tuple[str, str]]
+    if regular:
+        records, frame, rejected = regular, regular.frame, []
+    else:
+        records = document["activities-heart-intraday"].get("dataset")
+        if not isinstance(records, list):
+            raise PayloadError(f"{where}: 'activities-heart-intraday.dataset' must be a list")
+        frame, rejected = _records(records)
     window_start, window_end = local_day_window(day, timezone)
 
+    readings, unplaced = _to_utc(frame, user_id=user_id, day=day, timezone=timezone)
+    rejected += [(json.dumps(records[index]), f"record {index}: {reason}") for index, reason in unplaced.iter_rows()]
+    return ParsedIntraday(readings, _quarantine_frame(rejected), window_start, window_end)
+
+
+def _records(dataset: list[Any]) -> tuple[pl.DataFrame, list[tuple[str, str]]]:
+    """The good records as columns (with their index in the dataset), and each bad one with its reason."""
     rejected: list[tuple[str, str]] = []
     good: list[dict[str, Any]] = []
     good_index: list[int] = []
@@ -129,7 +143,6 @@ def parse_intraday(payload: bytes, *, user_id: str, day: date, timezone: str, wh
             good_index.append(index)
         else:
             rejected.append((json.dumps(record), f"record {index}: {reason}"))
-
     frame = pl.DataFrame(
         {
             "index": good_index,
@@ -137,12 +150,134 @@ def parse_intraday(payload: bytes, *, user_id: str, day: date, timezone: str, wh
             "bpm": [r["value"] for r in good],
             "confidence": [r.get("confidence") for r in good],
         },
-        schema={"index": pl.Int64, "clock": pl.String, "bpm": pl.Int64, "confidence": pl.Int64},
+        schema=_RECORD_SCHEMA,
         strict=False,
     )
-    readings, unplaced = _to_utc(frame, user_id=user_id, day=day, timezone=timezone)
-    rejected += [(json.dumps(dataset[index]), f"record {index}: {reason}") for index, reason in unplaced.iter_rows()]
-    return ParsedIntraday(readings, _quarantine_frame(rejected), window_start, window_end)
+    return frame, rejected
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How a serialiser writes the dataset: where it opens, what separates two records, one record."""
+
+    opening: bytes
+    separator: str
+    record: str  # a regex with groups time, value, confidence
+
+
+def _layout(item: str, key: str) -> _Layout:
+    clock = "([0-9]{2}:[0-9]{2}:[0-9]{2})"
+    value = "([1-9][0-9]{0,2})"  # 1..999, no sign, exponent or leading zero; 251..999 are checked after
+    confidence = "(0|[1-9][0-9]{0,3})"
+    return _Layout(
+        opening=f'"dataset"{key}[{{'.encode(),
+        separator=f"}}{item}{{",
+        record=f'^"time"{key}"{clock}"{item}"value"{key}{value}(?:{item}"confidence"{key}{confidence})?$',
+    )
+
+
+# Compact (the Fitbit Web API, the simulator, the export source) and json.dumps' default separators.
+_LAYOUTS = (_layout(",", ":"), _layout(", ", ": "))
+# Stands in for the dataset while json.loads parses the rest of a regular payload.
+_PLACEHOLDER = "hr-pipeline: dataset read by polars"
+_RECORD_SCHEMA: dict[str, pl.DataType] = {
+    "index": pl.Int64(),
+    "clock": pl.String(),
+    "bpm": pl.Int64(),
+    "confidence": pl.Int64(),
+}
+
+
+@dataclass(frozen=True)
+class _Regular:
+    document: dict[str, Any]  # the payload's document, with _PLACEHOLDER for the dataset
+    frame: pl.DataFrame  # _RECORD_SCHEMA: every record of the dataset, in order
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """The record at ``index`` as json.loads gives it (keys in the order the layout requires)."""
+        _, clock, bpm, confidence = self.frame.row(index)
+        return {"time": clock, "value": bpm} | ({} if confidence is None else {"confidence": confidence})
+
+
+def _read_regular(payload: bytes) -> _Regular | None:
+    """The payload as a document and its dataset's columns when every record is regular; else None.
+
+    A regular record is ``{"time":"HH:MM:SS","value":N}`` with an optional integer
+    ``"confidence"``, in that order, without escapes, N in 1..250, as a serialiser writes it:
+    each one passes :func:`_record_problem`. Such a dataset is cut out of the payload and read by
+    polars (split into records, one regex each, without holding the GIL, so the writing thread
+    keeps going: json.loads and a Python loop per record held it ~100 ms per dense day). The rest
+    is parsed by json.loads with a placeholder in the cut's place. When the placeholder is the
+    value of exactly one key in the whole document, and that is the final ``dataset`` of the final
+    ``activities-heart-intraday`` object, the cut was that dataset and nothing else: json.loads of
+    the whole payload gives the same document with these records. Anything else (another layout,
+    a bad record, a doubt) returns None, and the caller takes the general path, which also gives
+    the reasons for bad records.
+    """
+    for layout in _LAYOUTS:
+        start = payload.find(layout.opening)
+        if start >= 0:
+            break
+    else:
+        return None
+    end = payload.find(b"}]", start)  # a regular record holds no '}' or ']'
+    if end < 0:
+        return None
+    body = payload[start + len(layout.opening) : end]
+    if not body.isascii():
+        return None
+    document = _document_around(
+        payload[:start] + b'"dataset":' + json.dumps(_PLACEHOLDER).encode() + payload[end + 2 :]
+    )
+    if document is None:
+        return None
+    fields = (
+        pl.LazyFrame({"record": [body.decode("ascii")]})
+        .select(pl.col("record").str.split(layout.separator))
+        .explode("record")
+        .select(pl.col("record").str.extract_groups(layout.record).struct.unnest())
+        .collect()
+    )
+    clock, value, confidence = fields.get_columns()
+    if clock.null_count():
+        return None
+    bpm = value.cast(pl.Int64)
+    if not bpm.is_between(MIN_POSSIBLE_BPM, MAX_POSSIBLE_BPM).all():
+        return None
+    frame = pl.DataFrame(
+        {
+            "index": pl.int_range(fields.height, eager=True),
+            "clock": clock,
+            "bpm": bpm,
+            "confidence": confidence.cast(pl.Int64),
+        },
+        schema=_RECORD_SCHEMA,
+    )
+    return _Regular(document, frame)
+
+
+def _document_around(rest: bytes) -> dict[str, Any] | None:
+    """``rest`` parsed, if its only _PLACEHOLDER value is the final ``activities-heart-intraday.dataset``."""
+    pairs_seen: list[tuple[dict[str, Any], list[tuple[str, Any]]]] = []
+
+    def keep(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        made = dict(pairs)
+        pairs_seen.append((made, pairs))
+        return made
+
+    try:
+        document = json.loads(rest, object_pairs_hook=keep)
+    except (ValueError, RecursionError):
+        return None
+    holders = [
+        made for made, pairs in pairs_seen for _, value in pairs if isinstance(value, str) and value == _PLACEHOLDER
+    ]
+    if not isinstance(document, dict):
+        return None
+    intraday = document.get("activities-heart-intraday")
+    if len(holders) != 1 or holders[0] is not intraday or intraday.get("dataset") != _PLACEHOLDER:
+        return None
+    return document
 
 
 def _record_problem(record: Any) -> str | None:
@@ -190,7 +325,7 @@ def _to_utc(frame: pl.DataFrame, *, user_id: str, day: date, timezone: str) -> t
     bad_clock = parsed.filter(pl.col("bad_clock"))
     skipped = parsed.filter(~pl.col("bad_clock") & pl.col("time").is_null())
     placed = parsed.filter(pl.col("time").is_not_null())
-    duplicate = placed.select(pl.col("time").is_duplicated() & ~pl.col("time").is_first_distinct()).to_series()
+    duplicate = placed.select(~pl.col("time").is_first_distinct()).to_series()  # a repeat of an earlier reading
     duplicates = placed.filter(duplicate)
     readings = (
         placed.filter(~duplicate)
