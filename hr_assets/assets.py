@@ -147,7 +147,8 @@ def activities_heart_summary(
     """
     with connection(warehouse.url) as conn:
         timezones = {u.id: u.timezone for u in list_users(conn, include_retired=True)}
-    report, partitions, _ = _load(context, warehouse, "summary", summary_inspector(warehouse.url, timezones))
+    with summary_inspector(warehouse.url, timezones) as inspect:
+        report, partitions, _ = _load(context, warehouse, "summary", inspect)
     results = check_results(SUMMARY, [s.name for s in SUMMARY_CHECKS], report.outcomes)
     alert_on_failures(alerts, results, context.run.run_id)
     return dg.MaterializeResult(metadata=_load_metadata(report, warehouse, partitions), check_results=results)

@@ -7,7 +7,8 @@ the failing partitions listed in the metadata.
 """
 
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 
 import dagster as dg
@@ -20,7 +21,7 @@ from hr_assets.quality import CheckOutcome
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
 from hr_assets.transform import ParsedIntraday, ParsedSummary, local_day_window
-from hr_assets.warehouse.db import connection
+from hr_assets.warehouse.db import connect, connection
 from hr_assets.warehouse.loads import covered_seconds
 from hr_assets.warehouse.status import day_stats, partition_loads
 from hr_assets.warehouse.users import list_users
@@ -91,20 +92,24 @@ def intraday_inspector() -> Inspector:
     return inspect
 
 
-def summary_inspector(url: str, timezones: Mapping[str, str]) -> Inspector:
-    """Summary checks; the consistency check reads the day's intraday readings, loaded before the summary."""
+@contextmanager
+def summary_inspector(url: str, timezones: Mapping[str, str]) -> Iterator[Inspector]:
+    """Summary checks; the consistency check reads the day's intraday readings, loaded before the summary.
 
-    def inspect(parsed: ParsedIntraday | ParsedSummary) -> dict[str, CheckOutcome]:
-        assert isinstance(parsed, ParsedSummary)
-        with connection(url) as conn:
+    One connection serves the whole run (psycopg connections may be shared between threads).
+    """
+    with connect(url, autocommit=True) as conn:
+
+        def inspect(parsed: ParsedIntraday | ParsedSummary) -> dict[str, CheckOutcome]:
+            assert isinstance(parsed, ParsedSummary)
             stats = day_stats(conn, parsed.user_id, *local_day_window(parsed.day, timezones[parsed.user_id]))
-        return {
-            SCHEMA_CHECK: quality.summary_schema(parsed),
-            CONSISTENCY_CHECK: quality.summary_consistency(parsed, stats),
-            QUARANTINE_CHECK: quality.quarantine(parsed.quarantined),
-        }
+            return {
+                SCHEMA_CHECK: quality.summary_schema(parsed),
+                CONSISTENCY_CHECK: quality.summary_consistency(parsed, stats),
+                QUARANTINE_CHECK: quality.quarantine(parsed.quarantined),
+            }
 
-    return inspect
+        yield inspect
 
 
 def _severity(outcome: CheckOutcome) -> dg.AssetCheckSeverity:
