@@ -507,7 +507,8 @@ def main() -> None:
             f"({cli.phase.seconds / csv_ceiling.seconds:.2f} x the CSV COPY's; "
             f"{(cli.phase.seconds - simulating) / ceiling.seconds:.2f} x without 2 x the simulator's "
             f"{generated.simulator_seconds:.2f} s); {cli.buckets:,} 1-minute buckets\n"
-            f"    steps' own seconds: {steps}\n    the rest is Dagster: CLI start-up, one Python process per step"
+            f"    steps' own seconds: {steps}\n"
+            "    the rest is Dagster: CLI start-up, loading the definitions, run and event bookkeeping"
         )
         phases.append(replace(cli.phase, detail=detail))
     print(table(phases, ceiling))
