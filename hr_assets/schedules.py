@@ -13,6 +13,7 @@ from hr_assets.warehouse.users import User, list_users
 
 NIGHTLY_CRON = "0 2 * * *"
 FRESHNESS_CRON = "0 6 * * *"
+MAINTENANCE_CRON = "0 3 * * *"
 # The most recent complete day, and the day before it again: devices sync late.
 NIGHTLY_DAYS = 2
 PURPOSE_TAG = "hr/purpose"
@@ -57,23 +58,26 @@ def hr_nightly_schedule(context: dg.ScheduleEvaluationContext, warehouse: Wareho
     return nightly_run_requests(users, tick, known)
 
 
-hr_freshness_schedule = dg.ScheduleDefinition(
-    name="hr_freshness_schedule",
-    cron_schedule=FRESHNESS_CRON,
-    execution_timezone=get_settings().schedule_timezone,
-    job=hr_freshness_job,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="After the nightly load: is every active user's latest day loaded and complete?",
+def _daily(name: str, cron: str, job: dg.UnresolvedAssetJobDefinition, description: str) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name=name,
+        cron_schedule=cron,
+        execution_timezone=get_settings().schedule_timezone,
+        job=job,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=description,
+    )
+
+
+hr_freshness_schedule = _daily(
+    "hr_freshness_schedule",
+    FRESHNESS_CRON,
+    hr_freshness_job,
+    "After the nightly load: is every active user's latest day loaded and complete?",
 )
-
-
-MAINTENANCE_CRON = "0 3 * * *"
-
-hr_maintenance_schedule = dg.ScheduleDefinition(
-    name="hr_maintenance_schedule",
-    cron_schedule=MAINTENANCE_CRON,
-    execution_timezone=get_settings().schedule_timezone,
-    job=hr_maintenance_job,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Daily retention (HR_RETENTION_DAYS) and storage figures, after the nightly load.",
+hr_maintenance_schedule = _daily(
+    "hr_maintenance_schedule",
+    MAINTENANCE_CRON,
+    hr_maintenance_job,
+    "Daily retention (HR_RETENTION_DAYS) and storage figures, after the nightly load.",
 )

@@ -130,23 +130,28 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A local webhook that records every POST and answers 200."""
-    received: list[Received] = []
+def _webhook_handler(received: list[Received], status: int) -> type[BaseHTTPRequestHandler]:
+    """A request handler that records every POST and answers ``status``."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             received.append(Received(self.headers.get("Content-Type", ""), json.loads(self.rfile.read(length))))
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    with _serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as port:
+    return Handler
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local webhook that records every POST and answers 200."""
+    received: list[Received] = []
+    with _serving(ThreadingHTTPServer(("127.0.0.1", 0), _webhook_handler(received, 200))) as port:
         yield Receiver(f"http://127.0.0.1:{port}/hook", received)
 
 
@@ -829,18 +834,10 @@ def test_an_unreachable_or_misconfigured_webhook_never_raises(receiver: Receiver
 
 
 def test_a_webhook_answering_an_error_status_is_reported_as_not_accepted() -> None:
-    class Refusing(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            self.send_response(500)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    with _serving(ThreadingHTTPServer(("127.0.0.1", 0), Refusing)) as port:
+    received: list[Received] = []
+    with _serving(ThreadingHTTPServer(("127.0.0.1", 0), _webhook_handler(received, 500))) as port:
         assert post_alert(f"http://127.0.0.1:{port}/hook", {"event": "x"}) is False
+    assert len(received) == 1  # delivered, but refused
 
 
 # --- retries ----------------------------------------------------------------------------------
