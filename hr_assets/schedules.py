@@ -4,6 +4,9 @@ from datetime import datetime
 
 import dagster as dg
 
+# What define_asset_job returns; dagster does not export the class itself.
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
 from hr_assets.jobs import hr_freshness_job, hr_maintenance_job, hr_partition_job
 from hr_assets.partitions import USERS_PARTITION_NAME, complete_days
 from hr_assets.resources import WarehouseResource
@@ -58,7 +61,7 @@ def hr_nightly_schedule(context: dg.ScheduleEvaluationContext, warehouse: Wareho
     return nightly_run_requests(users, tick, known)
 
 
-def _daily(name: str, cron: str, job: dg.UnresolvedAssetJobDefinition, description: str) -> dg.ScheduleDefinition:
+def _daily(name: str, cron: str, job: UnresolvedAssetJobDefinition, description: str) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name=name,
         cron_schedule=cron,
