@@ -17,7 +17,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --locked --python $(PYTHON)
 	@touch $@
 
 install: $(VENV)/.synced
@@ -31,14 +31,15 @@ test: install
 	$(VENV)/bin/python -m pytest
 
 stop:
-	@if [ -x $(HR) ]; then $(HR) db stop; else echo "nothing to stop"; fi
+	@if [ -n "$$HR_DATABASE_URL" ]; then echo "HR_DATABASE_URL is set: no embedded server to stop"; \
+	elif [ -x $(HR) ]; then $(HR) db stop; else echo "nothing to stop"; fi
 
 lint: install
 	$(VENV)/bin/ruff check hr_assets hr_api hr_assets_tests bench
 	$(VENV)/bin/mypy
 
 bench-ingest: install
-	$(VENV)/bin/python bench/ingest.py
+	$(VENV)/bin/python bench/ingest.py $(ARGS)
 
 clean: stop
 	rm -rf .hr $(VENV)
