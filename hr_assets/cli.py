@@ -379,27 +379,20 @@ def setup(no_default_users: bool) -> None:
 
 
 def partition_runs(wanted: dict[str, list[date]]) -> list[tuple[str, str]]:
-    """Group (user, day) partitions into as few Dagster partition-key ranges as possible.
+    """Partition-key ranges, one per user and run of consecutive days, that cover exactly ``wanted``.
 
-    Dagster orders multi-partition keys date first (``2025-06-01|user1`` < ``2025-06-01|user2`` <
-    ``2025-06-02|user1``), so a range is exact only where every user wants the same days:
-    those contiguous days become one range; the other partitions run one by one.
+    Dagster reads a range of multi-partition keys as a rectangle: the dates between the two keys'
+    dates times the users between their users, in the order the users were added. Only a range
+    whose two keys name the same user is therefore exactly that user's days.
     """
-    users = sorted(wanted)
-    if not users:
-        return []
-    common = sorted(set.intersection(*(set(days) for days in wanted.values())))
     runs: list[tuple[str, str]] = []
-    block: list[date] = []
-    for day in [*common, date.max]:
-        if block and day != block[-1] + timedelta(days=1):
-            runs.append((f"{block[0].isoformat()}|{users[0]}", f"{block[-1].isoformat()}|{users[-1]}"))
-            block = []
-        block.append(day)
-    for user in users:
-        for day in sorted(set(wanted[user]) - set(common)):
-            key = f"{day.isoformat()}|{user}"
-            runs.append((key, key))
+    for user in sorted(wanted):
+        block: list[date] = []
+        for day in [*sorted(set(wanted[user])), date.max]:
+            if block and day != block[-1] + timedelta(days=1):
+                runs.append((f"{block[0].isoformat()}|{user}", f"{block[-1].isoformat()}|{user}"))
+                block = []
+            block.append(day)
     return runs
 
 

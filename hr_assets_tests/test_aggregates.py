@@ -111,3 +111,35 @@ def test_windows_align_to_whole_buckets() -> None:
 def test_merge_windows() -> None:
     t = [datetime(2025, 1, d, tzinfo=UTC) for d in range(1, 8)]
     assert merge_windows([(t[2], t[3]), (t[0], t[1]), (t[1], t[2]), (t[5], t[6])]) == [(t[0], t[3]), (t[5], t[6])]
+
+
+def test_concurrent_refreshes_of_overlapping_windows_agree(conn: psycopg.Connection, db_url: str) -> None:
+    import threading
+
+    windows = _load_all(conn, db_url, seed=4)
+    west = [w for w in windows if w[0] == "west"]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def refresh_days(mine: list[tuple[str, datetime, datetime]]) -> None:
+        barrier.wait()
+        try:
+            for _ in range(15):
+                for name in ("1m", "1h", "1d"):
+                    refresh(db_url, Mode.POSTGRES, LEVELS[name], mine)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    # Two runs of one user at once whose windows share buckets (the nightly loads two days,
+    # which share a UTC day bucket): here the same window, the largest overlap.
+    threads = [threading.Thread(target=refresh_days, args=([west[0]],)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    expected = [r for r in conn.execute(REFERENCE, {"unit": "day"}).fetchall() if r[0] == "west"]
+    daily = conn.execute(AGGREGATE.format(LEVELS["1d"].relation)).fetchall()  # type: ignore[arg-type]
+    # The buckets both windows touch hold every reading of that UTC day.
+    touched = {r[1] for r in daily}
+    assert [r for r in daily if r[0] == "west"] == [r for r in expected if r[1] in touched]

@@ -125,19 +125,33 @@ def test_complete_days_are_per_time_zone() -> None:
     assert complete_days("America/Los_Angeles", 2, now=now) == [date(2025, 6, 7), date(2025, 6, 8)]
 
 
-def test_partition_runs_use_ranges_only_where_exact() -> None:
+def test_partition_runs_cover_exactly_the_wanted_days() -> None:
     d = [date(2025, 6, n) for n in range(1, 6)]
-    runs = partition_runs({"a": d[1:4], "b": d[0:3]})
-    # Days both users want (2..3) make one range; the rest run one partition each.
+    runs = partition_runs({"b": d[0:3], "a": [d[1], d[2], d[4]]})
     assert runs == [
-        ("2025-06-02|a", "2025-06-03|b"),
-        ("2025-06-04|a", "2025-06-04|a"),
-        ("2025-06-01|b", "2025-06-01|b"),
+        ("2025-06-02|a", "2025-06-03|a"),
+        ("2025-06-05|a", "2025-06-05|a"),
+        ("2025-06-01|b", "2025-06-03|b"),
     ]
-    assert partition_runs({"a": [d[0], d[2]], "b": [d[0], d[2]]}) == [
-        ("2025-06-01|a", "2025-06-01|b"),
-        ("2025-06-03|a", "2025-06-03|b"),
-    ]
+
+
+def test_partition_runs_select_exactly_those_partitions_in_dagster() -> None:
+    import dagster as dg
+
+    from hr_assets.partitions import USERS_PARTITION_NAME, user_day_partitions
+
+    wanted = {"user2": [date(2025, 6, 1), date(2025, 6, 2)], "alice": [date(2025, 6, 2)], "user1": []}
+    with dg.DagsterInstance.ephemeral() as instance:
+        # Added in this order, not alphabetically: ranges must not depend on it.
+        instance.add_dynamic_partitions(USERS_PARTITION_NAME, ["user1", "user2", "alice"])
+        selected = set()
+        for first, last in partition_runs(wanted):
+            selected |= set(
+                user_day_partitions.get_partition_keys_in_range(
+                    dg.PartitionKeyRange(first, last), dynamic_partitions_store=instance
+                )
+            )
+    assert selected == {"2025-06-01|user2", "2025-06-02|user2", "2025-06-02|alice"}
 
 
 def test_embedded_server_is_reused_and_stopped(tmp_path: Path) -> None:

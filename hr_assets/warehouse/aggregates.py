@@ -98,6 +98,7 @@ def refresh(
                 if mode is Mode.POSTGRES:
                     template = "rollup_from_raw" if level.source == RAW else "rollup_from_rollup"
                     with conn.transaction():
+                        conn.execute(query("rollup_lock"), {"relation": level.relation, "user_id": user_id})
                         conn.execute(query("rollup_delete_window").format(target=target), params)
                         conn.execute(query(template).format(target=target, source=sql.Identifier(level.source)), params)
                 row = conn.execute(query("rollup_count_window").format(target=target), params).fetchone()
