@@ -28,7 +28,7 @@ from hr_assets.transform import (
     parse_intraday,
     parse_summary,
 )
-from hr_assets.warehouse.db import connection
+from hr_assets.warehouse.db import connection, is_transient
 from hr_assets.warehouse.loads import LoadResult, copy_data, load_intraday, load_summary, quarantine_payload
 from hr_assets.warehouse.users import User
 
@@ -141,7 +141,16 @@ def ingest(
     started = time.perf_counter()
     with connection(url) as conn:
         for prepared in _prefetched(users, partitions, payload, inspect):
-            outcome = _write(conn, prepared, payload)
+            try:
+                outcome = _write(conn, prepared, payload)
+            except psycopg.Error as exc:
+                if is_transient(exc):
+                    raise  # the run's retry policy takes it from here
+                # A data error for this partition (its transaction rolled back): say where, go on.
+                where = f"{payload} {prepared.user_id} {prepared.day.isoformat()}"
+                outcome = PartitionOutcome(
+                    prepared.user_id, prepared.day, error=f"{where}: {type(exc).__name__}: {exc}"
+                )
             report.outcomes.append(outcome)
             log.info(
                 "%s %s %s: %s",
@@ -165,7 +174,8 @@ def _write(conn: psycopg.Connection, prepared: _Prepared, payload: PayloadKind) 
                 day=prepared.day,
                 payload=payload,
                 source=prepared.source,
-                record=prepared.refused_payload.decode("utf-8", errors="replace"),
+                # PostgreSQL text cannot hold NUL; keep the payload with the NUL spelled out.
+                record=prepared.refused_payload.decode("utf-8", errors="replace").replace("\x00", "\\u0000"),
                 reason=prepared.error or "refused",
             )
         return PartitionOutcome(prepared.user_id, prepared.day, error=prepared.error, checks=prepared.checks)

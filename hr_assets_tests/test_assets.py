@@ -16,10 +16,11 @@ import pytest
 from hr_assets.alerts import AlertResource
 from hr_assets.assets import heart_rate_assets
 from hr_assets.definitions import defs
+from hr_assets.ingest import ingest
 from hr_assets.partitions import USERS_PARTITION_NAME
 from hr_assets.resources import WarehouseResource
 from hr_assets.sources import SOURCES, DayPayloads, UserProfile
-from hr_assets.warehouse.users import NewUser, add_user
+from hr_assets.warehouse.users import NewUser, add_user, users_by_id
 from hr_assets_tests.payloads import summary
 
 CHECKSUM = """
@@ -213,3 +214,23 @@ def test_cli_setup_then_dagster_asset_materialize_partition_range(
     # The runs went into Dagster's PostgreSQL storage (dagster.yaml), in the same server.
     runs = conn.execute("SELECT count(*) FROM runs WHERE status = 'SUCCESS'").fetchone()
     assert runs == (1,)
+
+
+class _NulSource(_MalformedSource):
+    """Binary garbage with a NUL byte, which PostgreSQL text cannot hold as it is."""
+
+    kind = "nul"
+
+    def fetch_day(self, user: UserProfile, day: date) -> DayPayloads:
+        return DayPayloads(intraday=b"\x00\x01 not json", summary=summary(day), origin="garbage.bin")
+
+
+def test_payload_with_a_nul_byte_is_refused_and_kept(
+    db_url: str, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(SOURCES, "nul", _NulSource())
+    _register(conn, "user1", "UTC", 1, source="nul")
+    report = ingest(db_url, users_by_id(conn, ["user1"]), [("user1", date(2025, 6, 1))], "intraday")
+    [failure] = report.failures
+    assert failure.error is not None and "not valid JSON" in failure.error
+    assert conn.execute("SELECT record FROM quarantine").fetchone() == ("\\u0000\x01 not json",)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import psycopg
@@ -142,3 +143,32 @@ def test_summary_of_an_empty_day_writes_no_row(conn: psycopg.Connection) -> None
     )
     assert result.rows_written == 0
     assert conn.execute("SELECT count(*) FROM activities_heart_summary").fetchone() == (0,)
+
+
+def test_summary_reloaded_without_data_is_withdrawn(conn: psycopg.Connection) -> None:
+    load_summary(conn, parse_summary(summary(DAY, resting=60), user_id="u1", day=DAY), source="test")
+    empty = load_summary(
+        conn, parse_summary(summary(DAY, resting=None, zones=[]), user_id="u1", day=DAY), source="test"
+    )
+    assert empty.rows_deleted == 1
+    assert conn.execute("SELECT count(*) FROM activities_heart_summary").fetchone() == (0,)
+
+
+def test_summary_with_only_custom_zones_is_kept(conn: psycopg.Connection) -> None:
+    payload = json.dumps(
+        {
+            "activities-heart": [
+                {
+                    "dateTime": DAY.isoformat(),
+                    "value": {
+                        "heartRateZones": [],
+                        "customHeartRateZones": [{"name": "IN_CUSTOM_ZONE", "minutes": 12}],
+                    },
+                }
+            ]
+        }
+    ).encode()
+    result = load_summary(conn, parse_summary(payload, user_id="u1", day=DAY), source="test")
+    assert result.rows_inserted == 1
+    row = conn.execute("SELECT custom_heart_rate_zones FROM activities_heart_summary").fetchone()
+    assert row == ([{"name": "IN_CUSTOM_ZONE", "minutes": 12}],)

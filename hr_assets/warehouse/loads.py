@@ -168,11 +168,13 @@ def load_intraday(
 
 
 def load_summary(conn: psycopg.Connection, parsed: ParsedSummary, *, source: str) -> LoadResult:
-    """Upsert one day's summary (and its quarantined parts)."""
-    has_data = bool(parsed.heart_rate_zones or parsed.resting_heart_rate is not None)
+    """Upsert one day's summary (and its quarantined parts); a summary without data removes the day's row."""
+    has_data = bool(parsed.heart_rate_zones or parsed.custom_heart_rate_zones or parsed.resting_heart_rate is not None)
     with conn.transaction():
-        inserted = updated = 0
-        if has_data:
+        inserted = updated = deleted = 0
+        if not has_data:
+            deleted = conn.execute(query("summary_delete"), {"user_id": parsed.user_id, "date": parsed.day}).rowcount
+        else:
             row = conn.execute(
                 query("summary_upsert"),
                 {
@@ -186,7 +188,7 @@ def load_summary(conn: psycopg.Connection, parsed: ParsedSummary, *, source: str
             inserted, updated = (1, 0) if row and row[0] else (0, 1)
         quarantined = _replace_quarantine(conn, parsed.user_id, parsed.day, "summary", source, parsed.quarantined)
         _record_load(conn, parsed.user_id, parsed.day, "summary", int(has_data), quarantined)
-    return LoadResult(int(has_data), inserted, updated, 0, quarantined)
+    return LoadResult(int(has_data), inserted, updated, deleted, quarantined)
 
 
 def quarantine_payload(
