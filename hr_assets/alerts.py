@@ -10,10 +10,13 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import urllib.parse
 import urllib.request
 from typing import Any
 
 import dagster as dg
+
+from hr_assets.settings import get_settings
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 10
@@ -29,17 +32,20 @@ def post_alert(url: str, message: dict[str, Any]) -> bool:
     # OSError covers URLError, HTTPError and timeouts; ValueError a malformed URL (no scheme,
     # a non-numeric port); HTTPException a receiver that does not speak HTTP.
     except (OSError, ValueError, http.client.HTTPException) as exc:
-        log.warning("alert webhook %s failed: %s", url.split("?")[0], exc)
+        # Incoming-webhook URLs carry their secret in the path: log the host only.
+        log.warning("alert webhook on %s failed: %s", urllib.parse.urlsplit(url).hostname or "?", exc)
         return False
 
 
 class AlertResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """Where alerts go. Unset URL: alerts are only logged."""
+    """Where alerts go: ``webhook_url``, else HR_ALERT_WEBHOOK_URL (read when sending, so the secret
+    URL is not part of the resource's configuration shown in the UI). Neither: alerts are only logged."""
 
     webhook_url: str | None = None
 
     def send(self, event: str, text: str, severity: str = "error", **details: Any) -> bool:
         log.warning("alert %s: %s", event, text)
-        if not self.webhook_url:
+        url = self.webhook_url or get_settings().alert_webhook_url
+        if not url:
             return False
-        return post_alert(self.webhook_url, {"event": event, "severity": severity, "text": text, **details})
+        return post_alert(url, {"event": event, "severity": severity, "text": text, **details})

@@ -44,7 +44,9 @@ MAX_LISTED_FAILURES = 20
 # with exponential backoff; data errors raise a Failure that is never retried.
 TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 # The nightly run lands by about 02:30 in the schedule's zone; stale if not updated by 06:00.
-FRESHNESS = dg.FreshnessPolicy.cron(deadline_cron="0 6 * * *", lower_bound_delta=timedelta(hours=24))
+FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron="0 6 * * *", lower_bound_delta=timedelta(hours=24), timezone=get_settings().schedule_timezone
+)
 # Aggregates follow every raw partition that lands, including backfilled history:
 # eager() alone only looks at the latest time window.
 AGGREGATE_AUTOMATION = dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
@@ -223,7 +225,7 @@ def warehouse_maintenance(context: dg.AssetExecutionContext, warehouse: Warehous
     """
     with _data_errors_are_final():
         retention_days = get_settings().retention_days
-        dropped = apply_retention(warehouse.url, warehouse.mode, retention_days) if retention_days else None
+        dropped = None if retention_days is None else apply_retention(warehouse.url, warehouse.mode, retention_days)
         relations = storage(warehouse.url, warehouse.mode)
     raw = relations[0]
     table = "\n".join(

@@ -9,7 +9,7 @@ the failing partitions listed in the metadata.
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -181,7 +181,9 @@ def late_partitions(warehouse: WarehouseResource, now: datetime, threshold: floa
     """(missing, incomplete, active users) for each active user's most recent complete local day."""
     with connection(warehouse.url) as conn:
         users = list_users(conn)
-        expected = [(u.id, complete_days(u.timezone, 1, now)[0]) for u in users]
+        latest = [(u, complete_days(u.timezone, 1, now)[0]) for u in users]
+        # A user whose start date is still ahead has no day to be late with.
+        expected = [(u.id, day) for u, day in latest if day >= u.start_date]
         loads = partition_loads(conn, "intraday", expected)
     missing, incomplete = [], []
     for user_id, day in expected:
@@ -233,8 +235,6 @@ def _latest_day_loaded(now: Callable[[], datetime]) -> dg.AssetChecksDefinition:
 
 
 def _utc_now() -> datetime:
-    from datetime import UTC
-
     return datetime.now(UTC)
 
 

@@ -9,7 +9,6 @@ from hr_assets.jobs import hr_freshness_job, hr_maintenance_job, hr_partition_jo
 from hr_assets.resources import WarehouseResource
 from hr_assets.schedules import hr_freshness_schedule, hr_maintenance_schedule, hr_nightly_schedule
 from hr_assets.sensors import hr_automation_sensor, hr_run_failure_sensor, users_sensor
-from hr_assets.settings import get_settings
 
 defs = dg.Definitions(
     assets=[*heart_rate_assets, warehouse_maintenance],
@@ -22,6 +21,6 @@ defs = dg.Definitions(
     executor=dg.in_process_executor,
     resources={
         "warehouse": WarehouseResource(),
-        "alerts": AlertResource(webhook_url=get_settings().alert_webhook_url),
+        "alerts": AlertResource(),
     },
 )

@@ -100,6 +100,14 @@ def _pg(tool: str, args: list[str], user: str | None, timeout: float = START_TIM
     return str(proc.stdout)
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a new file that only its owner can read, from the first byte on."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -123,14 +131,13 @@ def _init(root: Path, user: str | None) -> None:
     data, password_file, _ = _paths(root)
     root.mkdir(parents=True, exist_ok=True)
     if not password_file.exists():
-        password_file.write_text(secrets.token_urlsafe(24))
-        password_file.chmod(0o600)
+        _write_private(password_file, secrets.token_urlsafe(24))
     if (data / "PG_VERSION").exists():
         return
     data.mkdir(parents=True, exist_ok=True)
     # initdb reads the password from a file the server account can read; removed right after.
     pwfile = root / ".initdb-password"
-    pwfile.write_text(password_file.read_text())
+    _write_private(pwfile, password_file.read_text())
     if user is not None:
         _make_traversable(root)
         ids = pwd.getpwnam(user)

@@ -898,3 +898,11 @@ def test_history_ends_where_the_sensor_first_saw_the_user() -> None:
     # And the nightly schedule does not reach before a user's start date.
     nightly = nightly_run_requests([user], datetime(2025, 6, 2, 2, 0, tzinfo=UTC), {"late"})
     assert [r.partition_key for r in nightly] == ["2025-06-01|late"]
+
+
+def test_a_user_not_started_yet_is_not_late(db_url: str, conn: psycopg.Connection) -> None:
+    now = datetime(2025, 6, 10, 7, 0, tzinfo=UTC)
+    _register(conn, "soon", "UTC", start=date(2025, 6, 20))
+    _register(conn, "started", "UTC", start=date(2025, 6, 1))
+    missing, incomplete, active = late_partitions(WarehouseResource(database_url=db_url), now, threshold=0.5)
+    assert (missing, incomplete, active) == (["2025-06-09|started"], [], 2)
