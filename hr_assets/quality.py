@@ -3,7 +3,8 @@
 The pandera models are the single statement of what a valid parsed frame is; the asset
 checks in ``checks.py`` turn the :class:`CheckOutcome` values computed here into Dagster
 check results. Every function takes the parsed data of one partition and says whether it
-passes, how badly it fails (``error`` blocks the aggregates, ``warn`` does not), and why.
+passes, how badly it fails (``error`` or ``warn``; only the blocking schema checks hold
+back the aggregates), and why.
 """
 
 from __future__ import annotations

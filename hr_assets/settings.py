@@ -27,7 +27,8 @@ class HrSettings(BaseSettings):
     )
     dagster_storage_url: str | None = Field(
         default=None,
-        description="Dagster run/event storage URL. Unset: database 'dagster' on the warehouse server.",
+        description="Dagster run/event storage URL. Unset: database 'dagster' on the embedded server, or the "
+        "warehouse database itself when HR_DATABASE_URL is set.",
     )
     home: Path = Field(
         default=PROJECT_ROOT / ".hr",

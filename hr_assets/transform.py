@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 
 # Physiologically impossible readings, refused by the parser. (The plausibility check
-# warns on a narrower band; see checks.py.)
+# warns on a narrower band; see quality.py.)
 MIN_POSSIBLE_BPM = 1
 MAX_POSSIBLE_BPM = 250
 
