@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from hr_assets.assets import GROUP
+from hr_assets.assets import GROUP, MAINTENANCE_GROUP
 from hr_assets.checks import INTRADAY, LATEST_DAY_LOADED_CHECK
 
 # Raw payloads and every aggregate of a set of partitions, in one run. The steps are
@@ -24,7 +24,7 @@ hr_freshness_job = dg.define_asset_job(
 
 hr_maintenance_job = dg.define_asset_job(
     "hr_maintenance_job",
-    selection=dg.AssetSelection.groups("maintenance"),
+    selection=dg.AssetSelection.groups(MAINTENANCE_GROUP),
     executor_def=dg.in_process_executor,
     description="Retention of raw readings and storage figures.",
 )

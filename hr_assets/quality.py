@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any, Literal
 
 import pandera.polars as pa
@@ -199,12 +198,3 @@ def summary_consistency(parsed: ParsedSummary, stats: DayStats | None) -> CheckO
     if problems:
         return CheckOutcome(False, "warn", "; ".join(problems), metadata)
     return CheckOutcome(True, "warn", "summary agrees with the intraday readings", metadata)
-
-
-@dataclass(frozen=True)
-class PartitionChecks:
-    """Every check outcome of one partition, by check name."""
-
-    user_id: str
-    day: date
-    outcomes: dict[str, CheckOutcome]
