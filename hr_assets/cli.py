@@ -18,7 +18,6 @@ import logging
 import os
 import shlex
 import shutil
-import socket
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -67,8 +66,9 @@ def _dagster_storage_url() -> str:
 def dagster_env() -> dict[str, str]:
     """Environment for Dagster processes: the instance under HR_HOME, both database URLs."""
     settings = _settings()
-    home = settings.dagster_home or settings.home / "dagster"
-    if settings.dagster_home is None:  # our own instance: keep it on the repository's dagster.yaml
+    ours = settings.home / "dagster"
+    home = settings.dagster_home or ours
+    if home == ours:  # our own instance (also after `eval "$(hr env)"`): keep it on the repo's dagster.yaml
         home.mkdir(parents=True, exist_ok=True)
         instance_yaml = home / "dagster.yaml"
         source_yaml = PROJECT_ROOT / "dagster.yaml"
@@ -454,16 +454,6 @@ def dagster(args: tuple[str, ...]) -> None:
     os.execve(str(Path(sys.executable).parent / "dagster"), ["dagster", *args], {**os.environ, **env})
 
 
-def _free_port(preferred: int) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
-
-
 @main.command()
 @click.option(
     "--port",
@@ -475,7 +465,7 @@ def _free_port(preferred: int) -> int:
 def serve(port: int) -> None:
     """Run the Dagster webserver and daemon on 127.0.0.1 until interrupted."""
     env = dagster_env()
-    port = _free_port(port)
+    port = localdb.free_port(port)
     click.echo(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops it; `make stop` stops the database)")
     os.execve(
         str(Path(sys.executable).parent / "dagster"),

@@ -108,9 +108,13 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def _free_port() -> int:
+def free_port(preferred: int = 0) -> int:
+    """``preferred`` if it is free on 127.0.0.1, else a port the system picks (0: always pick)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
@@ -173,7 +177,7 @@ def ensure_running(root: Path) -> LocalServer:
     if _is_running(data, user) and state_file.exists():
         port = int(json.loads(state_file.read_text())["port"])
         return LocalServer(root, port, password)
-    port = _free_port()
+    port = free_port()
     log_file = root / "server.log"
     log_file.touch()
     if user is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +50,13 @@ class HrSettings(BaseSettings):
     warehouse_pool_limit: int = Field(
         default=4, description="Concurrent database writers allowed by the 'warehouse' concurrency pool."
     )
+
+
+    @field_validator("home", "dagster_home")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        # Dagster refuses a relative DAGSTER_HOME, and the server's data must not move with the cwd.
+        return path.resolve() if path is not None else None
 
 
 @lru_cache(maxsize=1)
