@@ -34,8 +34,10 @@ def plan_history(
 
     A user's history runs from its start date to the latest complete local day at the moment
     the sensor first sees the user (``until``); later days are the nightly schedule's. The
-    cursor keeps, per user, ``until`` and the last day already requested (``done``), so a failed
-    day is not asked for again every tick (retry it from the UI). Returns the new cursor.
+    cursor keeps, per user, ``until``, the start date it worked from (``start``) and the last day
+    already requested (``done``), so a failed day is not asked for again every tick (retry it
+    from the UI), while a start date moved earlier starts the history again from there.
+    Returns the new cursor.
     """
     requests: list[dg.RunRequest] = []
     new_cursor = {user: dict(state) for user, state in cursor.items()}
@@ -47,6 +49,10 @@ def plan_history(
                 "done": (user.start_date - timedelta(days=1)).isoformat(),
             },
         )
+        if state.get("start", state["done"]) > user.start_date.isoformat():
+            # The operator moved the start date earlier: the history before it is new work.
+            state["done"] = (user.start_date - timedelta(days=1)).isoformat()
+        state["start"] = user.start_date.isoformat()
         until = date.fromisoformat(state["until"])
         day, picked = max(date.fromisoformat(state["done"]) + timedelta(days=1), user.start_date), 0
         while day <= until and picked < HISTORY_DAYS_PER_TICK:

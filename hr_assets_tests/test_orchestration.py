@@ -288,16 +288,29 @@ def test_users_sensor_loads_history_a_month_per_tick_per_user_and_skips_loaded_d
         "tokyo": {
             "done": tokyo_days[HISTORY_DAYS_PER_TICK - 1 + len(loaded)].isoformat(),
             "until": tokyo_days[-1].isoformat(),
+            "start": starts["tokyo"].isoformat(),
         },
-        "angeles": {"done": angeles_days[HISTORY_DAYS_PER_TICK - 1].isoformat(), "until": angeles_days[-1].isoformat()},
+        "angeles": {
+            "done": angeles_days[HISTORY_DAYS_PER_TICK - 1].isoformat(),
+            "until": angeles_days[-1].isoformat(),
+            "start": starts["angeles"].isoformat(),
+        },
     }
 
     second = _evaluate_users_sensor(instance, db_url, cursor=first.cursor)
     assert keys(second, "tokyo") == expected_tokyo[HISTORY_DAYS_PER_TICK:]
     assert keys(second, "angeles") == expected_angeles[HISTORY_DAYS_PER_TICK:]
     assert json.loads(second.cursor or "") == {
-        "tokyo": {"done": tokyo_days[-1].isoformat(), "until": tokyo_days[-1].isoformat()},
-        "angeles": {"done": angeles_days[-1].isoformat(), "until": angeles_days[-1].isoformat()},
+        "tokyo": {
+            "done": tokyo_days[-1].isoformat(),
+            "until": tokyo_days[-1].isoformat(),
+            "start": starts["tokyo"].isoformat(),
+        },
+        "angeles": {
+            "done": angeles_days[-1].isoformat(),
+            "until": angeles_days[-1].isoformat(),
+            "start": starts["angeles"].isoformat(),
+        },
     }
 
     third = _evaluate_users_sensor(instance, db_url, cursor=second.cursor)
@@ -906,3 +919,15 @@ def test_a_user_not_started_yet_is_not_late(db_url: str, conn: psycopg.Connectio
     _register(conn, "started", "UTC", start=date(2025, 6, 1))
     missing, incomplete, active = late_partitions(WarehouseResource(database_url=db_url), now, threshold=0.5)
     assert (missing, incomplete, active) == (["2025-06-09|started"], [], 2)
+
+
+def test_history_restarts_when_the_start_date_moves_earlier() -> None:
+    seen = datetime(2025, 6, 5, 12, 0, tzinfo=UTC)
+    user = User("mover", "mover", "UTC", "simulated", {}, 1, date(2025, 6, 3))
+    requests, cursor = plan_history([user], set(), {}, seen)
+    assert [r.partition_key for r in requests] == ["2025-06-03|mover", "2025-06-04|mover"]
+    earlier = User("mover", "mover", "UTC", "simulated", {}, 1, date(2025, 6, 1))
+    loaded = {"2025-06-03|mover", "2025-06-04|mover"}
+    requests, cursor = plan_history([earlier], loaded, cursor, seen)
+    assert [r.partition_key for r in requests] == ["2025-06-01|mover", "2025-06-02|mover"]
+    assert plan_history([earlier], loaded, cursor, seen)[0] == []
