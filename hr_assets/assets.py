@@ -31,7 +31,7 @@ from hr_assets.settings import get_settings
 from hr_assets.warehouse.aggregates import LEVELS, AggregateLevel, refresh
 from hr_assets.warehouse.db import connection, is_transient
 from hr_assets.warehouse.maintenance import apply_retention, retention_horizon, storage
-from hr_assets.warehouse.users import User, list_users, users_by_id
+from hr_assets.warehouse.users import User, users_by_id
 
 # single_run backfills are what make a CLI range one process; the flag is marked beta.
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
@@ -84,14 +84,18 @@ def _run_partitions(
 
 
 def _load(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, payload: PayloadKind, inspect: Inspector
-) -> tuple[IngestReport, list[tuple[str, date]], Mapping[str, User]]:
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    payload: PayloadKind,
+    inspect: Inspector,
+    partitions: list[tuple[str, date]],
+    users: Mapping[str, User],
+) -> IngestReport:
     with _data_errors_are_final():
-        partitions, users = _run_partitions(context, warehouse)
         context.log.info(f"loading {payload} for {len(partitions)} partition(s), {warehouse.mode.value} mode")
         report = ingest(warehouse.url, users, partitions, payload, inspect=inspect)
     _raise_on_failures(report)
-    return report, partitions, users
+    return report
 
 
 def _load_metadata(
@@ -133,7 +137,9 @@ def activities_heart_intraday(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, alerts: AlertResource
 ) -> dg.MaterializeResult:
     """Intraday heart rate (one reading every few seconds) of each user's local day, in UTC."""
-    report, partitions, _ = _load(context, warehouse, "intraday", intraday_inspector())
+    with _data_errors_are_final():
+        partitions, users = _run_partitions(context, warehouse)
+    report = _load(context, warehouse, "intraday", intraday_inspector(), partitions, users)
     results = check_results(INTRADAY, [s.name for s in INTRADAY_CHECKS], report.outcomes)
     alert_on_failures(alerts, results, context.run.run_id)
     return dg.MaterializeResult(metadata=_load_metadata(report, warehouse, partitions), check_results=results)
@@ -147,10 +153,11 @@ def activities_heart_summary(
 
     Loaded after the day's intraday readings, which its consistency check compares it with.
     """
-    with connection(warehouse.url) as conn:
-        timezones = {u.id: u.timezone for u in list_users(conn, include_retired=True)}
+    with _data_errors_are_final():
+        partitions, users = _run_partitions(context, warehouse)
+    timezones = {user_id: user.timezone for user_id, user in users.items()}
     with summary_inspector(warehouse.url, timezones) as inspect:
-        report, partitions, _ = _load(context, warehouse, "summary", inspect)
+        report = _load(context, warehouse, "summary", inspect, partitions, users)
     results = check_results(SUMMARY, [s.name for s in SUMMARY_CHECKS], report.outcomes)
     alert_on_failures(alerts, results, context.run.run_id)
     return dg.MaterializeResult(metadata=_load_metadata(report, warehouse, partitions), check_results=results)

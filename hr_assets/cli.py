@@ -333,15 +333,14 @@ def sync_partitions() -> tuple[list[str], list[str]]:
     """Make the Dagster ``users`` partitions match the active users; return (added, removed)."""
     import dagster as dg
 
-    from hr_assets.partitions import USERS_PARTITION_NAME
+    from hr_assets.partitions import USERS_PARTITION_NAME, partition_changes
     from hr_assets.warehouse.db import connection
     from hr_assets.warehouse.users import list_users
 
     with connection(_warehouse_url()) as conn:
         active = {u.id for u in list_users(conn)}
     with dg.DagsterInstance.get() as instance:
-        present = set(instance.get_dynamic_partitions(USERS_PARTITION_NAME))
-        added, removed = sorted(active - present), sorted(present - active)
+        added, removed = partition_changes(active, set(instance.get_dynamic_partitions(USERS_PARTITION_NAME)))
         if added:
             instance.add_dynamic_partitions(USERS_PARTITION_NAME, added)
         for key in removed:

@@ -36,3 +36,8 @@ def complete_days(timezone: str, count: int, now: datetime | None = None) -> lis
     local_now = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone))
     yesterday = local_now.date() - timedelta(days=1)
     return [yesterday - timedelta(days=n) for n in range(count - 1, -1, -1)]
+
+
+def partition_changes(active: set[str], present: set[str]) -> tuple[list[str], list[str]]:
+    """(to add, to remove) to make the ``users`` partitions ``present`` equal the ``active`` users."""
+    return sorted(active - present), sorted(present - active)

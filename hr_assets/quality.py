@@ -91,8 +91,13 @@ def intraday_schema(parsed: ParsedIntraday) -> CheckOutcome:
     return validate_frame(IntradayFrame, parsed.readings)
 
 
+def zone_minutes(parsed: ParsedSummary) -> int:
+    """Minutes in the default heart-rate zones (a zone without ``minutes`` counts none)."""
+    return sum(int(zone.get("minutes") or 0) for zone in parsed.heart_rate_zones)
+
+
 def summary_frame(parsed: ParsedSummary) -> pl.DataFrame:
-    minutes = sum(int(zone.get("minutes") or 0) for zone in parsed.heart_rate_zones)
+    minutes = zone_minutes(parsed)
     return pl.DataFrame(
         {
             "user_id": [parsed.user_id],
@@ -179,7 +184,7 @@ class DayStats:
 
 def summary_consistency(parsed: ParsedSummary, stats: DayStats | None) -> CheckOutcome:
     """Zone minutes against the minutes that have readings; resting heart rate within the day's range."""
-    minutes = sum(int(zone.get("minutes") or 0) for zone in parsed.heart_rate_zones)
+    minutes = zone_minutes(parsed)
     metadata: dict[str, Any] = {"zone_minutes": minutes, "resting_heart_rate": parsed.resting_heart_rate}
     if stats is None:
         return CheckOutcome(True, "warn", "no intraday readings loaded for this day to compare with", metadata)

@@ -10,7 +10,7 @@ import dagster as dg
 from hr_assets.alerts import AlertResource
 from hr_assets.assets import GROUP, activities_heart_intraday
 from hr_assets.jobs import hr_partition_job
-from hr_assets.partitions import USERS_PARTITION_NAME, complete_days
+from hr_assets.partitions import USERS_PARTITION_NAME, complete_days, partition_changes
 from hr_assets.resources import WarehouseResource
 from hr_assets.schedules import PURPOSE_TAG
 from hr_assets.warehouse.db import connection
@@ -81,12 +81,11 @@ def plan_history(
 def users_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
     with connection(warehouse.url) as conn:
         active = list_users(conn)
-    present = set(context.instance.get_dynamic_partitions(USERS_PARTITION_NAME))
     wanted = {u.id for u in active}
-    added, removed = sorted(wanted - present), sorted(present - wanted)
+    added, removed = partition_changes(wanted, set(context.instance.get_dynamic_partitions(USERS_PARTITION_NAME)))
     partition_requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
     if added:
-        partition_requests.append(users_partitions_add(added))
+        partition_requests.append(dg.AddDynamicPartitionsRequest(USERS_PARTITION_NAME, added))
     if removed:
         partition_requests.append(dg.DeleteDynamicPartitionsRequest(USERS_PARTITION_NAME, removed))
     materialized = set(context.instance.get_materialized_partitions(activities_heart_intraday.key))
@@ -98,10 +97,6 @@ def users_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResour
     return dg.SensorResult(
         run_requests=requests, dynamic_partitions_requests=partition_requests, cursor=json.dumps(cursor, sort_keys=True)
     )
-
-
-def users_partitions_add(user_ids: list[str]) -> dg.AddDynamicPartitionsRequest:
-    return dg.AddDynamicPartitionsRequest(USERS_PARTITION_NAME, user_ids)
 
 
 # The aggregate refresh assets follow every raw partition that lands (see AGGREGATE_AUTOMATION).

@@ -51,7 +51,6 @@ class HrSettings(BaseSettings):
         default=4, description="Concurrent database writers allowed by the 'warehouse' concurrency pool."
     )
 
-
     @field_validator("home", "dagster_home")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
