@@ -564,18 +564,25 @@ def _sparse_summary(day: date) -> bytes:
     return summary(day, resting=55, zones=zones)
 
 
+def _materialize_crafted(
+    db_url: str, receiver: Receiver, instance: dg.DagsterInstance, raise_on_error: bool = True
+) -> dg.ExecuteInProcessResult:
+    """Every heart-rate asset for CHECK_KEY of the registered user 'crafted1'."""
+    return dg.materialize(
+        heart_rate_assets,
+        instance=instance,
+        partition_key=CHECK_KEY,
+        resources=_resources(db_url, receiver.url),
+        raise_on_error=raise_on_error,
+    )
+
+
 def test_warning_checks_on_a_sparse_day_with_implausible_and_impossible_readings(
     db_url: str, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
 ) -> None:
     _crafted(monkeypatch, _sparse_day, _sparse_summary)
     _register(conn, "crafted1", "Europe/Berlin", source="crafted")
-    instance = _instance("crafted1")
-    result = dg.materialize(
-        heart_rate_assets,
-        instance=instance,
-        partition_key=CHECK_KEY,
-        resources=_resources(db_url, receiver.url),
-    )
+    result = _materialize_crafted(db_url, receiver, _instance("crafted1"))
 
     # Warnings do not block: the run succeeds and the aggregates are refreshed.
     assert result.success
@@ -619,13 +626,7 @@ def test_blocking_schema_error_alerts_and_keeps_the_aggregates_from_running(
     _crafted(monkeypatch, _overconfident_day)
     _register(conn, "crafted1", "Europe/Berlin", source="crafted")
     instance = _instance("crafted1")
-    result = dg.materialize(
-        heart_rate_assets,
-        instance=instance,
-        partition_key=CHECK_KEY,
-        resources=_resources(db_url, receiver.url),
-        raise_on_error=False,
-    )
+    result = _materialize_crafted(db_url, receiver, instance, raise_on_error=False)
 
     schema = _evaluations(result)[INTRADAY_KEY.to_user_string(), SCHEMA_CHECK]
     assert (schema.passed, schema.severity, schema.partition) == (False, dg.AssetCheckSeverity.ERROR, CHECK_KEY)
