@@ -9,6 +9,9 @@ HR := $(VENV)/bin/hr
 # uv must use this machine's Python, never download one.
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Install compiled bytecode: where PYTHONDONTWRITEBYTECODE is set (as on CI machines and in
+# the image) every process would otherwise compile Dagster's ~1,000 modules again, ~1 s each start.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: run test stop install lint bench-ingest clean
 
@@ -16,7 +19,7 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+$(VENV)/.synced: pyproject.toml uv.lock Makefile | $(UV)
 	$(UV) sync --locked --python $(PYTHON)
 	@touch $@
 
