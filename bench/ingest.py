@@ -51,7 +51,7 @@ from psycopg import sql
 
 from hr_assets import localdb
 from hr_assets.ingest import IngestReport, Inspector, ingest
-from hr_assets.sources import SOURCES, SourceError, UserProfile
+from hr_assets.sources import SOURCES, PayloadKind, SourceError, UserProfile
 from hr_assets.sources.base import DateRange, DayPayloads
 from hr_assets.sources.simulator import simulate_day
 from hr_assets.transform import parse_intraday
@@ -231,7 +231,7 @@ class PregeneratedSource:
         self.folder = folder
         self.suffix = suffix
 
-    def fetch_day(self, user: UserProfile, day: date) -> DayPayloads:
+    def fetch_day(self, user: UserProfile, day: date, *, only: PayloadKind | None = None) -> DayPayloads:
         path = payload_path(self.folder, user.user_id, day, self.suffix)
         try:
             return DayPayloads(intraday=path.read_bytes(), summary=b"", origin=path.name)

@@ -14,12 +14,11 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
 
 import psycopg
 
 from hr_assets.quality import CheckOutcome
-from hr_assets.sources import SourceError, source_for
+from hr_assets.sources import PayloadKind, SourceError, source_for
 from hr_assets.transform import (
     ParsedIntraday,
     ParsedSummary,
@@ -34,7 +33,6 @@ from hr_assets.warehouse.users import User
 
 log = logging.getLogger(__name__)
 
-PayloadKind = Literal["intraday", "summary"]
 # Quality checks of a parsed partition, run on the parsing thread (see quality.py).
 Inspector = Callable[[ParsedIntraday | ParsedSummary], dict[str, CheckOutcome]]
 
@@ -90,7 +88,7 @@ def _prepare(
     if user is None:
         return _Prepared(user_id, day, "", error=f"no user {user_id!r} in the registry (hr users add {user_id} ...)")
     try:
-        payloads = source_for(user.source).fetch_day(user.profile(), day)
+        payloads = source_for(user.source).fetch_day(user.profile(), day, only=payload)
     except SourceError as exc:
         return _Prepared(user_id, day, user.source, error=f"source {user.source}: {exc}")
     origin = f"{user.source}:{payloads.origin}" if payloads.origin else user.source

@@ -19,7 +19,7 @@ from hr_assets.definitions import defs
 from hr_assets.ingest import ingest
 from hr_assets.partitions import USERS_PARTITION_NAME
 from hr_assets.resources import WarehouseResource
-from hr_assets.sources import SOURCES, DayPayloads, UserProfile
+from hr_assets.sources import SOURCES, DayPayloads, PayloadKind, UserProfile
 from hr_assets.warehouse.users import NewUser, add_user, users_by_id
 from hr_assets_tests.payloads import summary
 
@@ -147,7 +147,7 @@ class _MalformedSource:
 
     kind = "broken"
 
-    def fetch_day(self, user: UserProfile, day: date) -> DayPayloads:
+    def fetch_day(self, user: UserProfile, day: date, *, only: PayloadKind | None = None) -> DayPayloads:
         return DayPayloads(
             intraday=b'{"activities-heart-intraday": {"dataset": [{"time": "00:00:0',
             summary=summary(day),
@@ -221,7 +221,7 @@ class _NulSource(_MalformedSource):
 
     kind = "nul"
 
-    def fetch_day(self, user: UserProfile, day: date) -> DayPayloads:
+    def fetch_day(self, user: UserProfile, day: date, *, only: PayloadKind | None = None) -> DayPayloads:
         return DayPayloads(intraday=b"\x00\x01 not json", summary=summary(day), origin="garbage.bin")
 
 

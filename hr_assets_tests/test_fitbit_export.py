@@ -353,6 +353,24 @@ def test_zone_file_mapped_to_api_zones(tmp_path: Path) -> None:
     }
 
 
+def test_one_payload_reads_only_its_own_files(tmp_path: Path) -> None:
+    write_legacy(tmp_path, every(utc(2024, 6, 9, 12, 0, 0), utc(2024, 6, 11, 12, 0, 0), timedelta(minutes=1)))
+    write_resting(tmp_path, "resting_heart_rate-2024-06-01.json", {date(2024, 6, 10): 52.0})
+    source = FitbitExportSource()
+    profile = user(tmp_path, "Asia/Tokyo")
+    day = date(2024, 6, 10)
+    whole = source.fetch_day(profile, day)
+    resting_file = (LEGACY_DIR / "resting_heart_rate-2024-06-01.json").as_posix()
+    heart_rate_files = [(LEGACY_DIR / f"heart_rate-2024-06-{d:02d}.json").as_posix() for d in (9, 10)]
+    assert whole.origin.split(",") == [*heart_rate_files, resting_file]
+
+    summary_only = source.fetch_day(profile, day, only="summary")
+    assert (summary_only.intraday, summary_only.summary, summary_only.origin) == (b"", whole.summary, resting_file)
+    intraday_only = source.fetch_day(profile, day, only="intraday")
+    assert (intraday_only.intraday, intraday_only.summary) == (whole.intraday, b"")
+    assert intraday_only.origin.split(",") == heart_rate_files
+
+
 # -- bad input ----------------------------------------------------------------------------------
 
 

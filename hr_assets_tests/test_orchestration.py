@@ -60,7 +60,7 @@ from hr_assets.sensors import (
     run_failure_message,
     users_sensor,
 )
-from hr_assets.sources import SOURCES, DayPayloads, UserProfile
+from hr_assets.sources import SOURCES, DayPayloads, PayloadKind, UserProfile
 from hr_assets.warehouse.db import is_transient
 from hr_assets.warehouse.users import NewUser, User, add_user, retire_user, users_by_id
 from hr_assets_tests.payloads import every, intraday, summary
@@ -164,7 +164,7 @@ class _CraftedSource:
         self.make = make
         self.summary_of = summary_of
 
-    def fetch_day(self, user: UserProfile, day: date) -> DayPayloads:
+    def fetch_day(self, user: UserProfile, day: date, *, only: PayloadKind | None = None) -> DayPayloads:
         return DayPayloads(
             intraday=intraday(self.make(user.user_id, day)), summary=self.summary_of(day), origin="crafted.json"
         )

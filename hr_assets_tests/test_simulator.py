@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
+from dataclasses import replace
 from datetime import date, timedelta
 from fractions import Fraction
 from itertools import pairwise
@@ -448,19 +448,6 @@ def test_payloads_have_exactly_the_fitbit_shape(dense: bool) -> None:
         assert list(zone) == ["caloriesOut", "max", "min", "minutes", "name"]
 
 
-# --- Speed ------------------------------------------------------------------------------------
-
-
-def test_a_dense_day_is_generated_and_encoded_quickly() -> None:
-    simulate_day(1, date(2025, 5, 1), BERLIN, dense=True)  # warm the caches
-    best = float("inf")
-    for k in range(3):
-        started = time.perf_counter()
-        simulate_day(1, date(2025, 5, 2) + timedelta(days=k), BERLIN, dense=True)
-        best = min(best, time.perf_counter() - started)
-    assert best < 0.3
-
-
 # --- The source -------------------------------------------------------------------------------
 
 
@@ -473,6 +460,17 @@ def test_simulator_source_uses_the_users_seed_timezone_and_density() -> None:
     dense_user = UserProfile(user_id="u2", timezone=BERLIN, seed=5, source_config={"dense": True})
     assert source.fetch_day(dense_user, day) == simulate_day(5, day, BERLIN, dense=True)
     assert source.available_dates(user) is None
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_asking_for_one_payload_gives_the_same_bytes_and_leaves_the_other_empty(dense: bool) -> None:
+    day = date(2025, 3, 30)  # Berlin's spring-forward day: a 23-hour local day
+    whole = simulate_day(7, day, BERLIN, dense=dense)
+    summary_only = SimulatorSource().fetch_day(
+        UserProfile(user_id="u1", timezone=BERLIN, seed=7, source_config={"dense": dense}), day, only="summary"
+    )
+    assert summary_only == replace(whole, intraday=b"")
+    assert simulate_day(7, day, BERLIN, dense=dense, only="intraday") == replace(whole, summary=b"")
 
 
 @pytest.mark.parametrize(

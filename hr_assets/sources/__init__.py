@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hr_assets.sources.base import DateRange, DayPayloads, Source, SourceError, UserProfile
+from hr_assets.sources.base import DateRange, DayPayloads, PayloadKind, Source, SourceError, UserProfile
 from hr_assets.sources.fitbit_export import FitbitExportSource
 from hr_assets.sources.simulator import SimulatorSource
 
@@ -16,4 +16,4 @@ def source_for(kind: str) -> Source:
         raise SourceError(f"unknown source kind {kind!r}; known: {', '.join(sorted(SOURCES))}") from None
 
 
-__all__ = ["SOURCES", "DateRange", "DayPayloads", "Source", "SourceError", "UserProfile", "source_for"]
+__all__ = ["SOURCES", "DateRange", "DayPayloads", "PayloadKind", "Source", "SourceError", "UserProfile", "source_for"]

@@ -11,6 +11,8 @@ Fitbit Web API that the loader understands:
 
 Payloads are JSON text (``bytes``), exactly as an HTTP response or an export file would
 carry them, so that the loader's parser is the single place that decides what is valid.
+The loader asks for one payload at a time (``only``), as the Web API serves them from two
+endpoints; a source may then skip the other, which a summary-only fetch makes much cheaper.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+PayloadKind = Literal["intraday", "summary"]
 
 
 class SourceError(RuntimeError):
@@ -60,8 +64,11 @@ class Source(Protocol):
 
     kind: str
 
-    def fetch_day(self, user: UserProfile, day: date) -> DayPayloads:
-        """The payloads for ``day`` in ``user.timezone``. A day without data gives empty payloads, not an error."""
+    def fetch_day(self, user: UserProfile, day: date, *, only: PayloadKind | None = None) -> DayPayloads:
+        """The payloads for ``day`` in ``user.timezone``. A day without data gives empty payloads, not an error.
+
+        With ``only``, the other payload may be left empty (``b""``); the named one must be whole.
+        """
         ...
 
     def available_dates(self, user: UserProfile) -> DateRange | None:

@@ -83,7 +83,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-from hr_assets.sources.base import DateRange, DayPayloads, SourceError, UserProfile
+from hr_assets.sources.base import DateRange, DayPayloads, PayloadKind, SourceError, UserProfile
 
 KIND = "fitbit_export"
 CONFIG_KEYS = frozenset({"path", "export_timezone"})
@@ -256,35 +256,48 @@ class FitbitExportSource:
             return None
         return DateRange(first=min(firsts), last=max(lasts))
 
-    def fetch_day(self, user: UserProfile, day: date) -> DayPayloads:
-        """The user's local ``day`` as Fitbit Web API payloads; an empty day when no file covers it."""
+    def fetch_day(self, user: UserProfile, day: date, *, only: PayloadKind | None = None) -> DayPayloads:
+        """The user's local ``day`` as Fitbit Web API payloads; an empty day when no file covers it.
+
+        With ``only``, the files of the other payload are not read.
+        """
         settings = _settings(user)
         index = self.index(user)
-        read: list[str] = []
-        frames: list[pl.DataFrame] = []
-        readings = _Readings.empty()
-        for files, zone, reader, fmt in (
-            (index.heart_rate_json, settings.export_zone, _read_legacy_json, LEGACY_TIMESTAMP_FORMAT),
-            (index.heart_rate_csv, ZoneInfo(UTC), _read_csv, CSV_TIMESTAMP_FORMAT),
-        ):
-            for file_day in _file_days(day, settings.user_zone, zone):
-                for relative in files.get(file_day, ()):
-                    first = len(readings.refs)
-                    reader(index.root, relative, readings)
-                    read.append(relative.as_posix())
-                    stamps = readings.parseable[first:]
-                    frames.append(_place(stamps, first, fmt, file_day, zone, settings.user_zone))
-        dataset = _dataset(readings, frames, day, settings.user_zone)
+        intraday, intraday_files = _intraday(index, settings, day) if only != "summary" else (b"", [])
+        summary, summary_files = _summary(index, day) if only != "intraday" else (b"", [])
+        return DayPayloads(intraday=intraday, summary=summary, origin=",".join(intraday_files + summary_files))
 
-        resting, resting_files = _resting_heart_rate(index, day)
-        zones, custom, zone_files = _zones(index, day)
-        read += resting_files + zone_files
-        summary_value: dict[str, Any] = {"customHeartRateZones": custom, "heartRateZones": zones}
-        if resting is not None:
-            summary_value["restingHeartRate"] = resting
-        intraday = {"activities-heart-intraday": {"dataset": dataset, "datasetInterval": 1, "datasetType": "second"}}
-        summary = {"activities-heart": [{"dateTime": day.isoformat(), "value": summary_value}]}
-        return DayPayloads(intraday=_encode(intraday), summary=_encode(summary), origin=",".join(read))
+
+def _intraday(index: ExportIndex, settings: _Settings, day: date) -> tuple[bytes, list[str]]:
+    """The intraday payload of local ``day`` from the heart-rate files that cover it, and those files."""
+    read: list[str] = []
+    frames: list[pl.DataFrame] = []
+    readings = _Readings.empty()
+    for files, zone, reader, fmt in (
+        (index.heart_rate_json, settings.export_zone, _read_legacy_json, LEGACY_TIMESTAMP_FORMAT),
+        (index.heart_rate_csv, ZoneInfo(UTC), _read_csv, CSV_TIMESTAMP_FORMAT),
+    ):
+        for file_day in _file_days(day, settings.user_zone, zone):
+            for relative in files.get(file_day, ()):
+                first = len(readings.refs)
+                reader(index.root, relative, readings)
+                read.append(relative.as_posix())
+                stamps = readings.parseable[first:]
+                frames.append(_place(stamps, first, fmt, file_day, zone, settings.user_zone))
+    dataset = _dataset(readings, frames, day, settings.user_zone)
+    intraday = {"activities-heart-intraday": {"dataset": dataset, "datasetInterval": 1, "datasetType": "second"}}
+    return _encode(intraday), read
+
+
+def _summary(index: ExportIndex, day: date) -> tuple[bytes, list[str]]:
+    """The summary payload of ``day`` from the resting heart rate and zone files, and those files."""
+    resting, resting_files = _resting_heart_rate(index, day)
+    zones, custom, zone_files = _zones(index, day)
+    summary_value: dict[str, Any] = {"customHeartRateZones": custom, "heartRateZones": zones}
+    if resting is not None:
+        summary_value["restingHeartRate"] = resting
+    summary = {"activities-heart": [{"dateTime": day.isoformat(), "value": summary_value}]}
+    return _encode(summary), resting_files + zone_files
 
 
 def _settings(user: UserProfile) -> _Settings:

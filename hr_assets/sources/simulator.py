@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import numpy.typing as npt
 
-from hr_assets.sources.base import DayPayloads, SourceError, UserProfile
+from hr_assets.sources.base import DayPayloads, PayloadKind, SourceError, UserProfile
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -586,33 +586,44 @@ def _summary_json(day: date, minute: IntArray, bpm: IntArray, asleep: BoolArray,
 
 
 @cache
-def _time_fragments() -> tuple[str, ...]:
-    # The JSON text before each reading's value, for every second of a day: rendering 86,400
-    # readings becomes a lookup and one join instead of json.dumps over 86,400 dicts.
-    return tuple(f'{{"time":"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}","value":' for s in range(SECONDS_PER_DAY))
-
-
-@cache
-def _value_fragments() -> tuple[str, ...]:
-    return tuple(f"{v}}}" for v in range(HR_CEILING + 1))
+def _record_fragments() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """Byte tables for rendering readings: each second's fixed-width ``{"time":"HH:MM:SS","value":``,
+    and each value's ``N},`` left-aligned in a fixed width, with its length."""
+    times = np.frombuffer(
+        "".join(
+            f'{{"time":"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}","value":' for t in range(SECONDS_PER_DAY)
+        ).encode(),
+        dtype=np.uint8,
+    ).reshape(SECONDS_PER_DAY, -1)
+    texts = [f"{v}}},".encode() for v in range(HR_CEILING + 1)]
+    width = max(map(len, texts))
+    values = np.frombuffer(b"".join(t.ljust(width) for t in texts), dtype=np.uint8).reshape(len(texts), width)
+    return times, values, np.array(list(map(len, texts)), dtype=np.int64)
 
 
 def _intraday_json(sod: IntArray, bpm: IntArray) -> bytes:
-    times, values = _time_fragments(), _value_fragments()
-    dataset = ",".join([times[s] + values[v] for s, v in zip(sod.tolist(), bpm.tolist(), strict=True)])
-    return (
-        '{"activities-heart-intraday":{"dataset":[' + dataset + '],"datasetInterval":1,"datasetType":"second"}}'
-    ).encode()
+    # The dataset as one byte table, a row per reading, trimmed where a value is shorter than the
+    # widest: numpy instead of a Python string per reading (a dense day: ~6 ms instead of ~10 ms).
+    times, values, lengths = _record_fragments()
+    rows = np.concatenate([times[sod], values[bpm]], axis=1)
+    keep = np.ones(rows.shape, dtype=np.bool_)
+    keep[:, times.shape[1] :] = np.arange(values.shape[1]) < lengths[bpm][:, None]
+    dataset = rows[keep].tobytes()[:-1]  # without the last record's comma
+    return b'{"activities-heart-intraday":{"dataset":[' + dataset + b'],"datasetInterval":1,"datasetType":"second"}}'
 
 
-def simulate_day(seed: int, day: date, timezone: str, *, dense: bool = False) -> DayPayloads:
+def simulate_day(
+    seed: int, day: date, timezone: str, *, dense: bool = False, only: PayloadKind | None = None
+) -> DayPayloads:
     """The Fitbit intraday and summary payloads of user ``seed`` for local ``day`` in ``timezone``.
 
     Pure and deterministic: the same arguments give byte-identical payloads. The day runs from
     local midnight to the next local midnight (23, 24 or 25 hours); intraday times are local
     wall-clock times in the order the readings were taken. ``dense=True`` gives one reading per
     second of the day and no off-wrist gaps. Raises ``ValueError`` for a seed outside the bigint
-    range and ``zoneinfo.ZoneInfoNotFoundError`` for an unknown timezone.
+    range and ``zoneinfo.ZoneInfoNotFoundError`` for an unknown timezone. ``only`` leaves the
+    other payload empty; the one it names is the same bytes as without it (rendering the
+    intraday JSON is most of a dense day's cost, and a summary does not need it).
     """
     phys = physiology_for(seed)
     clock = _local_clock(day, ZoneInfo(timezone))
@@ -640,8 +651,8 @@ def simulate_day(seed: int, day: date, timezone: str, *, dense: bool = False) ->
     minute = (clock.start_utc + seconds) // 60 - clock.start_utc // 60
     origin = f"simulator {SIMULATOR_VERSION} seed={seed}" + (" dense" if dense else "")
     return DayPayloads(
-        intraday=_intraday_json(sod, values),
-        summary=_summary_json(day, minute, values, sleep.asleep[seconds], phys),
+        intraday=_intraday_json(sod, values) if only != "summary" else b"",
+        summary=_summary_json(day, minute, values, sleep.asleep[seconds], phys) if only != "intraday" else b"",
         origin=origin,
     )
 
@@ -651,7 +662,7 @@ class SimulatorSource:
 
     kind = "simulated"
 
-    def fetch_day(self, user: UserProfile, day: date) -> DayPayloads:
+    def fetch_day(self, user: UserProfile, day: date, *, only: PayloadKind | None = None) -> DayPayloads:
         """Simulated payloads for ``day`` from the user's seed, timezone and ``source_config["dense"]``.
 
         Raises ``SourceError`` when the user has no seed, a bad ``dense`` setting or timezone.
@@ -662,7 +673,7 @@ class SimulatorSource:
         if not isinstance(dense, bool):
             raise SourceError(f"user {user.user_id!r}: source_config 'dense' must be true or false, got {dense!r}")
         try:
-            return simulate_day(user.seed, day, user.timezone, dense=dense)
+            return simulate_day(user.seed, day, user.timezone, dense=dense, only=only)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise SourceError(f"user {user.user_id!r}: cannot simulate {day.isoformat()}: {exc}") from exc
 
