@@ -24,13 +24,16 @@ from hr_assets.checks import (
     intraday_inspector,
     summary_inspector,
 )
-from hr_assets.ingest import IngestReport, Inspector, PayloadKind, changed_windows, ingest
+from hr_assets.ingest import IngestReport, Inspector, changed_windows, ingest
 from hr_assets.partitions import user_day_partitions, user_days
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
+from hr_assets.sources import PayloadKind
 from hr_assets.warehouse.aggregates import LEVELS, AggregateLevel, refresh
-from hr_assets.warehouse.db import connection, is_transient
+from hr_assets.warehouse.db import Mode, connection, is_transient
+from hr_assets.warehouse.loads import analyze_after_bulk_load
 from hr_assets.warehouse.maintenance import apply_retention, retention_horizon, storage
+from hr_assets.warehouse.status import intraday_day_stats
 from hr_assets.warehouse.users import User, users_by_id
 
 # single_run backfills are what make a CLI range one process; the flag is marked beta.
@@ -140,9 +143,14 @@ def activities_heart_intraday(
     with _data_errors_are_final():
         partitions, users = _run_partitions(context, warehouse)
     report = _load(context, warehouse, "intraday", intraday_inspector(), partitions, users)
+    analyzed = False
+    if warehouse.mode is Mode.POSTGRES:
+        with _data_errors_are_final(), connection(warehouse.url) as conn:
+            analyzed = analyze_after_bulk_load(conn, report.total("rows_inserted"))
     results = check_results(INTRADAY, [s.name for s in INTRADAY_CHECKS], report.outcomes)
     alert_on_failures(alerts, results, context.run.run_id)
-    return dg.MaterializeResult(metadata=_load_metadata(report, warehouse, partitions), check_results=results)
+    metadata = {**_load_metadata(report, warehouse, partitions), "table_analyzed": analyzed}
+    return dg.MaterializeResult(metadata=metadata, check_results=results)
 
 
 @dg.asset(**_partitioned, kinds={"postgres", "polars"}, check_specs=SUMMARY_CHECKS, deps=[activities_heart_intraday])
@@ -155,9 +163,9 @@ def activities_heart_summary(
     """
     with _data_errors_are_final():
         partitions, users = _run_partitions(context, warehouse)
-    timezones = {user_id: user.timezone for user_id, user in users.items()}
-    with summary_inspector(warehouse.url, timezones) as inspect:
-        report = _load(context, warehouse, "summary", inspect, partitions, users)
+        with connection(warehouse.url) as conn:
+            intraday_stats = intraday_day_stats(conn, partitions)
+    report = _load(context, warehouse, "summary", summary_inspector(intraday_stats), partitions, users)
     results = check_results(SUMMARY, [s.name for s in SUMMARY_CHECKS], report.outcomes)
     alert_on_failures(alerts, results, context.run.run_id)
     return dg.MaterializeResult(metadata=_load_metadata(report, warehouse, partitions), check_results=results)

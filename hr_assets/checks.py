@@ -7,9 +7,8 @@ the failing partitions listed in the metadata.
 """
 
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
@@ -17,13 +16,13 @@ from hr_assets import quality
 from hr_assets.alerts import AlertResource
 from hr_assets.ingest import Inspector, PartitionOutcome
 from hr_assets.partitions import complete_days, user_day_partitions
-from hr_assets.quality import CheckOutcome
+from hr_assets.quality import CheckOutcome, DayStats
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
-from hr_assets.transform import ParsedIntraday, ParsedSummary, local_day_window
-from hr_assets.warehouse.db import connect, connection
+from hr_assets.transform import ParsedIntraday, ParsedSummary
+from hr_assets.warehouse.db import connection
 from hr_assets.warehouse.loads import covered_seconds
-from hr_assets.warehouse.status import day_stats, partition_loads
+from hr_assets.warehouse.status import partition_loads
 from hr_assets.warehouse.users import list_users
 
 INTRADAY = "activities_heart_intraday"
@@ -92,24 +91,23 @@ def intraday_inspector() -> Inspector:
     return inspect
 
 
-@contextmanager
-def summary_inspector(url: str, timezones: Mapping[str, str]) -> Iterator[Inspector]:
-    """Summary checks; the consistency check reads the day's intraday readings, loaded before the summary.
+def summary_inspector(intraday_stats: Mapping[tuple[str, date], DayStats]) -> Inspector:
+    """Summary checks; the consistency check compares with what each day's intraday load wrote.
 
-    One connection serves the whole run (psycopg connections may be shared between threads).
+    ``intraday_stats``: :func:`~hr_assets.warehouse.status.intraday_day_stats` of the run's
+    partitions, read once before the run's summaries are parsed.
     """
-    with connect(url, autocommit=True) as conn:
 
-        def inspect(parsed: ParsedIntraday | ParsedSummary) -> dict[str, CheckOutcome]:
-            assert isinstance(parsed, ParsedSummary)
-            stats = day_stats(conn, parsed.user_id, *local_day_window(parsed.day, timezones[parsed.user_id]))
-            return {
-                SCHEMA_CHECK: quality.summary_schema(parsed),
-                CONSISTENCY_CHECK: quality.summary_consistency(parsed, stats),
-                QUARANTINE_CHECK: quality.quarantine(parsed.quarantined),
-            }
+    def inspect(parsed: ParsedIntraday | ParsedSummary) -> dict[str, CheckOutcome]:
+        assert isinstance(parsed, ParsedSummary)
+        stats = intraday_stats.get((parsed.user_id, parsed.day))
+        return {
+            SCHEMA_CHECK: quality.summary_schema(parsed),
+            CONSISTENCY_CHECK: quality.summary_consistency(parsed, stats),
+            QUARANTINE_CHECK: quality.quarantine(parsed.quarantined),
+        }
 
-        yield inspect
+    return inspect
 
 
 def _severity(outcome: CheckOutcome) -> dg.AssetCheckSeverity:

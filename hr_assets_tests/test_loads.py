@@ -46,8 +46,26 @@ def test_first_load_writes_every_reading(conn: psycopg.Connection) -> None:
         60,
         99,
     )
-    load = conn.execute("SELECT rows_loaded, covered_seconds, day_seconds FROM partition_loads").fetchone()
-    assert load == (8640, 86400, 86400)
+    load = conn.execute(
+        "SELECT rows_loaded, covered_seconds, day_seconds, min_bpm, max_bpm FROM partition_loads"
+    ).fetchone()
+    assert load == (8640, 86400, 86400, 60, 99)
+
+
+def test_load_record_describes_the_readings_it_wrote(conn: psycopg.Connection) -> None:
+    # Two readings in one minute, a gap of minutes, and the day's extremes late in the day.
+    dataset = [
+        {"time": "00:00:05", "value": 70},
+        {"time": "00:00:35", "value": 72},
+        {"time": "00:07:00", "value": 45},
+        {"time": "23:59:59", "value": 181},
+    ]
+    _load(conn, dataset)
+    stored = conn.execute(
+        "SELECT count(DISTINCT date_trunc('minute', time)) * 60, min(bpm), max(bpm) FROM activities_heart_intraday"
+    ).fetchone()
+    recorded = conn.execute("SELECT covered_seconds, min_bpm, max_bpm FROM partition_loads").fetchone()
+    assert recorded == stored == (180, 45, 181)
 
 
 def test_reloading_identical_data_changes_nothing(conn: psycopg.Connection) -> None:
@@ -91,7 +109,8 @@ def test_empty_day_writes_nothing_and_reports_zero(conn: psycopg.Connection) -> 
     result = _load(conn, [])
     assert result.rows_written == 0 and result.rows_inserted == 0
     assert conn.execute("SELECT count(*) FROM activities_heart_intraday").fetchone() == (0,)
-    assert conn.execute("SELECT rows_loaded, covered_seconds FROM partition_loads").fetchone() == (0, 0)
+    load = conn.execute("SELECT rows_loaded, covered_seconds, min_bpm, max_bpm FROM partition_loads").fetchone()
+    assert load == (0, 0, None, None)
 
 
 def test_quarantine_is_kept_and_replaced_on_reload(conn: psycopg.Connection) -> None:
@@ -172,3 +191,20 @@ def test_summary_with_only_custom_zones_is_kept(conn: psycopg.Connection) -> Non
     assert result.rows_inserted == 1
     row = conn.execute("SELECT custom_heart_rate_zones FROM activities_heart_summary").fetchone()
     assert row == ([{"name": "IN_CUSTOM_ZONE", "minutes": 12}],)
+
+
+def test_a_load_that_grows_the_table_by_more_than_a_tenth_analyzes_it(conn: psycopg.Connection) -> None:
+    def estimated_rows() -> object:
+        row = conn.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = 'activities_heart_intraday'::regclass"
+        ).fetchone()
+        return row[0] if row else None
+
+    assert estimated_rows() == -1  # never analyzed
+    first = _load(conn, every(10))
+    assert loads.analyze_after_bulk_load(conn, first.rows_inserted)
+    assert estimated_rows() == 8640
+    hourly = _load(conn, every(3600), day=date(2025, 6, 2))  # 24 rows: under a tenth of 8,640
+    assert not loads.analyze_after_bulk_load(conn, hourly.rows_inserted)
+    assert not loads.analyze_after_bulk_load(conn, 0)
+    assert estimated_rows() == 8640

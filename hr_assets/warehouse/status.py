@@ -11,14 +11,6 @@ from hr_assets.quality import DayStats
 from hr_assets.warehouse.db import query
 
 
-def day_stats(conn: psycopg.Connection, user_id: str, start: datetime, end: datetime) -> DayStats | None:
-    """Minutes with readings and the bpm range of one user's [start, end); None without readings."""
-    row = conn.execute(query("intraday_day_stats"), {"user_id": user_id, "start": start, "end": end}).fetchone()
-    if row is None or not row[0]:
-        return None
-    return DayStats(int(row[0]), row[1], row[2])
-
-
 @dataclass(frozen=True)
 class PartitionLoad:
     user_id: str
@@ -26,6 +18,8 @@ class PartitionLoad:
     rows_loaded: int
     covered_seconds: int | None
     day_seconds: int | None
+    min_bpm: int | None
+    max_bpm: int | None
     loaded_at: datetime
 
     @property
@@ -44,3 +38,18 @@ def partition_loads(
         {"payload": payload, "user_ids": [u for u, _ in partitions], "dates": [d for _, d in partitions]},
     ).fetchall()
     return {(r[0], r[1]): PartitionLoad(*r) for r in rows}
+
+
+def intraday_day_stats(
+    conn: psycopg.Connection, partitions: list[tuple[str, date]]
+) -> dict[tuple[str, date], DayStats]:
+    """What each partition's intraday load wrote (minutes with readings, bpm range), if it wrote any.
+
+    Recorded by the load in the same transaction as the readings, so it is read from one row
+    per partition rather than by scanning the day again.
+    """
+    return {
+        key: DayStats((load.covered_seconds or 0) // 60, load.min_bpm, load.max_bpm)
+        for key, load in partition_loads(conn, "intraday", partitions).items()
+        if load.rows_loaded
+    }

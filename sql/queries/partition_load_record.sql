@@ -1,10 +1,12 @@
 INSERT INTO partition_loads
-    (user_id, date, payload, rows_loaded, rows_quarantined, covered_seconds, day_seconds, loaded_at)
+    (user_id, date, payload, rows_loaded, rows_quarantined, covered_seconds, day_seconds, min_bpm, max_bpm, loaded_at)
 VALUES (%(user_id)s, %(date)s, %(payload)s, %(rows_loaded)s, %(rows_quarantined)s,
-        %(covered_seconds)s, %(day_seconds)s, now())
+        %(covered_seconds)s, %(day_seconds)s, %(min_bpm)s, %(max_bpm)s, now())
 ON CONFLICT (user_id, date, payload) DO UPDATE
 SET rows_loaded = EXCLUDED.rows_loaded,
     rows_quarantined = EXCLUDED.rows_quarantined,
     covered_seconds = EXCLUDED.covered_seconds,
     day_seconds = EXCLUDED.day_seconds,
+    min_bpm = EXCLUDED.min_bpm,
+    max_bpm = EXCLUDED.max_bpm,
     loaded_at = EXCLUDED.loaded_at

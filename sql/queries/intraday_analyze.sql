@@ -1,0 +1,1 @@
+ANALYZE activities_heart_intraday
