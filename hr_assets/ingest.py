@@ -1,8 +1,8 @@
 """Loading partitions end to end: fetch from the user's source, parse, write. No Dagster here.
 
 The assets call :func:`ingest` with the partitions of a run; everything it does is tested
-without Dagster. While one day is written, the next day is fetched, parsed and encoded for
-COPY on a second thread (mostly polars and numpy, which release the GIL), so the server and
+without Dagster. While one day is written, the next days are fetched, parsed and encoded for
+COPY on other threads (mostly polars and numpy, which release the GIL), so the server and
 the parser work side by side and the writing thread only waits for the server.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +36,14 @@ log = logging.getLogger(__name__)
 
 # Quality checks of a parsed partition, run on the parsing thread (see quality.py).
 Inspector = Callable[[ParsedIntraday | ParsedSummary], dict[str, CheckOutcome]]
+# Partitions fetched and parsed ahead of the one being written, each on its own thread: a dense
+# day's preparation (~70 ms) is about as long as its COPY, and two threads keep the writer fed
+# when one is held up (measured on 2 cores: 5.5 s instead of 5.9 s for 60 dense days). At most
+# this many prepared partitions wait in memory.
+PARSE_AHEAD = 2
+# A progress line at most this often: with Dagster's managed loggers every line is an event
+# in the run's storage, so a line per partition of a long backfill would cost more than it tells.
+PROGRESS_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,10 @@ class PartitionOutcome:
     result: LoadResult | None = None
     error: str | None = None
     checks: dict[str, CheckOutcome] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return self.result.rows_written if self.result else 0
 
 
 @dataclass
@@ -109,16 +122,15 @@ def _prepare(
 def _prefetched(
     users: Mapping[str, User], partitions: list[tuple[str, date]], payload: PayloadKind, inspect: Inspector | None
 ) -> Iterator[_Prepared]:
-    """The prepared partitions in order, each next one prepared while the caller writes this one."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hr-parse") as pool:
-        pending: Future[_Prepared] | None = None
+    """The prepared partitions in order, the next PARSE_AHEAD prepared while the caller writes this one."""
+    with ThreadPoolExecutor(max_workers=PARSE_AHEAD, thread_name_prefix="hr-parse") as pool:
+        pending: deque[Future[_Prepared]] = deque()
         for user_id, day in partitions:
-            upcoming = pool.submit(_prepare, users.get(user_id), user_id, day, payload, inspect)
-            if pending is not None:
-                yield pending.result()
-            pending = upcoming
-        if pending is not None:
-            yield pending.result()
+            pending.append(pool.submit(_prepare, users.get(user_id), user_id, day, payload, inspect))
+            if len(pending) > PARSE_AHEAD:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def ingest(
@@ -126,17 +138,17 @@ def ingest(
     users: Mapping[str, User],
     partitions: list[tuple[str, date]],
     payload: PayloadKind,
-    progress: Callable[[PartitionOutcome], None] | None = None,
     inspect: Inspector | None = None,
 ) -> IngestReport:
     """Load ``payload`` for every (user, day) partition; one transaction per partition.
 
     A partition that cannot be loaded (unknown user, source failure, payload refused whole)
     is reported in the result and writes no data; a refused payload is kept in quarantine.
-    The other partitions load normally.
+    The other partitions load normally. Each failure is logged as a warning when it happens;
+    progress at most every PROGRESS_SECONDS, and once at the end.
     """
     report = IngestReport(payload)
-    started = time.perf_counter()
+    started = last_progress = time.perf_counter()
     with connection(url) as conn:
         for prepared in _prefetched(users, partitions, payload, inspect):
             try:
@@ -150,17 +162,27 @@ def ingest(
                     prepared.user_id, prepared.day, error=f"{where}: {type(exc).__name__}: {exc}"
                 )
             report.outcomes.append(outcome)
-            log.info(
-                "%s %s %s: %s",
-                payload,
-                prepared.user_id,
-                prepared.day,
-                outcome.error or f"{outcome.result.rows_written if outcome.result else 0} rows",
-            )
-            if progress is not None:
-                progress(outcome)
+            if outcome.error:
+                log.warning("%s %s %s not loaded: %s", payload, prepared.user_id, prepared.day, outcome.error)
+            else:
+                log.debug("%s %s %s: %s rows", payload, prepared.user_id, prepared.day, outcome.rows)
+            if time.perf_counter() - last_progress >= PROGRESS_SECONDS:
+                last_progress = time.perf_counter()
+                _log_progress(report, len(partitions))
     report.seconds = time.perf_counter() - started
+    _log_progress(report, len(partitions))
     return report
+
+
+def _log_progress(report: IngestReport, total: int) -> None:
+    log.info(
+        "%s: %d of %d partition(s) done, %s rows written, %d failed",
+        report.payload,
+        len(report.outcomes),
+        total,
+        f"{report.total('rows_written'):,}",
+        len(report.failures),
+    )
 
 
 def _write(conn: psycopg.Connection, prepared: _Prepared, payload: PayloadKind) -> PartitionOutcome:
