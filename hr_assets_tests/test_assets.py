@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -214,6 +215,12 @@ def test_cli_setup_then_dagster_asset_materialize_partition_range(
     # The runs went into Dagster's PostgreSQL storage (dagster.yaml), in the same server.
     runs = conn.execute("SELECT count(*) FROM runs WHERE status = 'SUCCESS'").fetchone()
     assert runs == (1,)
+    # Each asset's six partitions were recorded, though written in batches (DAGSTER_EVENT_BATCH_SIZE).
+    materialized = conn.execute(
+        "SELECT asset_key, count(DISTINCT partition) FROM event_logs "
+        "WHERE dagster_event_type = 'ASSET_MATERIALIZATION' GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert [count for _, count in materialized] == [6] * len(heart_rate_assets)
 
 
 class _NulSource(_MalformedSource):
@@ -223,6 +230,23 @@ class _NulSource(_MalformedSource):
 
     def fetch_day(self, user: UserProfile, day: date, *, only: PayloadKind | None = None) -> DayPayloads:
         return DayPayloads(intraday=b"\x00\x01 not json", summary=summary(day), origin="garbage.bin")
+
+
+def test_ingest_logs_each_failure_where_it_happens_and_the_totals_at_the_end(
+    db_url: str, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(SOURCES, "broken", _MalformedSource())
+    _register(conn, "user1", "UTC", 1, source="broken")
+    _register(conn, "user2", "UTC", 2)
+    partitions = [("user1", date(2025, 6, 1)), ("user2", date(2025, 6, 1)), ("user2", date(2025, 6, 2))]
+    caplog.set_level(logging.INFO, logger="hr_assets")
+    report = ingest(db_url, users_by_id(conn, ["user1", "user2"]), partitions, "intraday")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("intraday user1 2025-06-01 not loaded:") and "heart_rate-broken.json" in warnings[0]
+    rows = report.total("rows_written")
+    assert rows > 0
+    assert caplog.records[-1].getMessage() == f"intraday: 3 of 3 partition(s) done, {rows:,} rows written, 1 failed"
 
 
 def test_payload_with_a_nul_byte_is_refused_and_kept(

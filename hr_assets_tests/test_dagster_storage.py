@@ -1,0 +1,39 @@
+"""The Dagster instance of dagster.yaml on a real server: its event log keeps one connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+
+from hr_assets.cli import install_instance_config, instance_env
+from hr_assets.dagster_storage import PooledPostgresEventLogStorage
+
+OTHER_CLIENTS = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+"""
+
+
+@pytest.fixture
+def instance(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
+    install_instance_config(tmp_path)
+    for key, value in instance_env(tmp_path, db_url, db_url).items():
+        monkeypatch.setenv(key, value)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as inst:
+        yield inst
+
+
+def test_event_log_writes_share_one_held_connection(instance: dg.DagsterInstance, conn: psycopg.Connection) -> None:
+    assert isinstance(instance.event_log_storage, PooledPostgresEventLogStorage)
+    for n in range(25):
+        instance.report_runless_asset_event(dg.AssetMaterialization("probe", metadata={"n": n}))
+    # The stock storage would have opened and closed a connection per write, leaving none.
+    assert conn.execute(OTHER_CLIENTS).fetchone() == (1,)
+    records = instance.fetch_materializations(dg.AssetKey("probe"), limit=100).records
+    assert sorted(r.asset_materialization.metadata["n"].value for r in records if r.asset_materialization) == list(
+        range(25)
+    )
