@@ -36,8 +36,8 @@ LEVELS: dict[str, AggregateLevel] = {
     )
 }
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # bucket origin: UTC-aligned, as time_bucket's
-# PostgreSQL mode: rollups computed side by side, one connection each (measured on 2 cores: a
-# 30-day backfill of two users' 1-minute buckets in 0.9 s instead of 1.6 s).
+# PostgreSQL mode: rollups computed side by side, one connection each (measured on 2 cores:
+# the 1-minute step of a 30-day, two-user CLI backfill went from 1.6 s to 1.2 s).
 ROLLUP_WORKERS = 2
 # A user and that user's merged windows.
 UserWindows = tuple[str, list[tuple[datetime, datetime]]]
