@@ -19,11 +19,17 @@ WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type 
 
 
 @pytest.fixture
-def instance(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
+def home(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Dagster instance folder configured as `hr env` configures one, storing in ``db_url``."""
     install_instance_config(tmp_path)
     for key, value in instance_env(tmp_path, db_url, db_url).items():
         monkeypatch.setenv(key, value)
-    with dg.DagsterInstance.from_config(str(tmp_path)) as inst:
+    return tmp_path
+
+
+@pytest.fixture
+def instance(home: Path) -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.from_config(str(home)) as inst:
         yield inst
 
 
@@ -37,3 +43,12 @@ def test_event_log_writes_share_one_held_connection(instance: dg.DagsterInstance
     assert sorted(r.asset_materialization.metadata["n"].value for r in records if r.asset_materialization) == list(
         range(25)
     )
+
+
+def test_disposing_the_instance_closes_its_connection(home: Path, conn: psycopg.Connection) -> None:
+    # Dagster makes short-lived instances (code server requests, sensor ticks): none may leave one open.
+    for _ in range(3):
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            instance.report_runless_asset_event(dg.AssetMaterialization("probe"))
+            assert conn.execute(OTHER_CLIENTS).fetchone() == (1,)
+        assert conn.execute(OTHER_CLIENTS).fetchone() == (0,)
