@@ -193,13 +193,18 @@ def summary_consistency(parsed: ParsedSummary, stats: DayStats | None) -> CheckO
     if parsed.heart_rate_zones and abs(minutes - stats.minutes_with_readings) > ZONE_MINUTES_TOLERANCE:
         problems.append(f"zone minutes {minutes} vs {stats.minutes_with_readings} minutes with readings")
     resting = parsed.resting_heart_rate
-    if (
-        resting is not None
-        and stats.min_bpm is not None
-        and stats.max_bpm is not None
-        and not stats.min_bpm <= resting <= stats.max_bpm
-    ):
-        problems.append(f"resting heart rate {resting} outside the day's range {stats.min_bpm}..{stats.max_bpm}")
+    low, high = stats.min_bpm, stats.max_bpm
+    if resting is not None and low is not None and high is not None and not low <= resting <= high:
+        problems.append(f"resting heart rate {resting} outside the day's range {low}..{high}")
     if problems:
         return CheckOutcome(False, "warn", "; ".join(problems), metadata)
+    if resting is not None and (low is None or high is None):
+        # Loads recorded before the bpm range was (migration 0005): say what was not compared.
+        return CheckOutcome(
+            True,
+            "warn",
+            "zone minutes agree with the intraday readings; resting heart rate not compared: the day's intraday "
+            "load recorded no bpm range (re-load the day to record one)",
+            metadata,
+        )
     return CheckOutcome(True, "warn", "summary agrees with the intraday readings", metadata)

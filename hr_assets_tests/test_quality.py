@@ -348,3 +348,13 @@ def test_summary_consistency_passes_without_readings_or_without_zones() -> None:
     assert no_readings.passed and "minutes_with_readings" not in no_readings.metadata
     no_zones = quality.summary_consistency(_summary(resting=55, zones=[]), DayStats(1440, 48, 170))
     assert no_zones.passed and no_zones.metadata["zone_minutes"] == 0
+
+
+def test_summary_consistency_says_so_when_the_load_recorded_no_bpm_range() -> None:
+    # An intraday load recorded before partition_loads kept the bpm range (migration 0005).
+    parsed = _summary(resting=200, zones=_zones(1300, 100, 30, 10))
+    outcome = quality.summary_consistency(parsed, DayStats(1440, None, None))
+    assert outcome.passed
+    assert "resting heart rate not compared" in outcome.description
+    far = quality.summary_consistency(parsed, DayStats(600, None, None))
+    assert not far.passed and far.description == "zone minutes 1440 vs 600 minutes with readings"
