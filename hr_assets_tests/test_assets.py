@@ -22,7 +22,7 @@ from hr_assets.partitions import USERS_PARTITION_NAME
 from hr_assets.resources import WarehouseResource
 from hr_assets.sources import SOURCES, DayPayloads, PayloadKind, UserProfile
 from hr_assets.warehouse.users import NewUser, add_user, users_by_id
-from hr_assets_tests.payloads import summary
+from hr_assets_tests.payloads import every, intraday, summary
 
 CHECKSUM = """
 SELECT md5(coalesce(string_agg(user_id || time::text || bpm::text, ',' ORDER BY user_id, time), '')), count(*)
@@ -230,6 +230,59 @@ class _NulSource(_MalformedSource):
 
     def fetch_day(self, user: UserProfile, day: date, *, only: PayloadKind | None = None) -> DayPayloads:
         return DayPayloads(intraday=b"\x00\x01 not json", summary=summary(day), origin="garbage.bin")
+
+
+def test_intraday_analyzes_after_a_large_load_and_loads_on_when_it_cannot(
+    db_url: str, conn: psycopg.Connection, users: None, instance: dg.DagsterInstance
+) -> None:
+    def intraday_metadata(day: str) -> dict[str, object]:
+        result = dg.materialize(
+            [heart_rate_assets[0]], instance=instance, partition_key=f"{day}|user1", resources=_resources(db_url)
+        )
+        assert result.success
+        [intraday] = result.asset_materializations_for_node("activities_heart_intraday")
+        return {key: value.value for key, value in intraday.metadata.items()}
+
+    assert intraday_metadata("2025-06-01")["table_analyzed"] is True  # the table was empty
+    with psycopg.connect(db_url) as blocker:
+        # An autovacuum-like lock holder: ANALYZE gives up after its lock timeout, the load stands.
+        blocker.execute("LOCK TABLE activities_heart_intraday IN SHARE UPDATE EXCLUSIVE MODE")
+        second = intraday_metadata("2025-06-02")
+    assert second["table_analyzed"] is False
+    loaded = conn.execute("SELECT count(*) FROM activities_heart_intraday WHERE time >= '2025-06-01 22:00+00'")
+    assert loaded.fetchone() == (second["rows_written"],)
+
+
+class _OnePayloadSource:
+    """Serves only the payload it is asked for, and remembers what it was asked."""
+
+    kind = "one-payload"
+
+    def __init__(self) -> None:
+        self.asked: list[PayloadKind | None] = []
+
+    def fetch_day(self, user: UserProfile, day: date, *, only: PayloadKind | None = None) -> DayPayloads:
+        self.asked.append(only)
+        return DayPayloads(
+            intraday=intraday(every(60)) if only != "summary" else b"",
+            summary=summary(day) if only != "intraday" else b"",
+        )
+
+    def available_dates(self, user: UserProfile) -> None:
+        return None
+
+
+def test_ingest_asks_the_source_for_the_payload_it_loads(
+    db_url: str, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _OnePayloadSource()
+    monkeypatch.setitem(SOURCES, source.kind, source)
+    _register(conn, "user1", "UTC", 1, source=source.kind)
+    registry = users_by_id(conn, ["user1"])
+    for payload in ("intraday", "summary"):
+        report = ingest(db_url, registry, [("user1", date(2025, 6, 1))], payload)
+        assert not report.failures and report.total("rows_written") == (1440 if payload == "intraday" else 1)
+    assert source.asked == ["intraday", "summary"]
 
 
 def test_ingest_logs_each_failure_where_it_happens_and_the_totals_at_the_end(
