@@ -10,6 +10,6 @@ COPY hr_assets ./hr_assets
 COPY hr_api ./hr_api
 COPY sql ./sql
 COPY workspace.yaml dagster.yaml ./
-RUN uv sync --frozen --no-dev && mkdir -p $DAGSTER_HOME && cp dagster.yaml $DAGSTER_HOME/dagster.yaml \
+RUN uv sync --frozen --no-dev && python -m compileall -q hr_assets hr_api && mkdir -p $DAGSTER_HOME && cp dagster.yaml $DAGSTER_HOME/dagster.yaml \
     && useradd --system --home /app hr && chown -R hr $DAGSTER_HOME
 USER hr

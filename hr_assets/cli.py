@@ -35,9 +35,9 @@ DEFAULT_USERS: tuple[dict[str, Any], ...] = (
 )
 DEFAULT_WEB_PORT = 3000
 # Dagster writes the materializations of a partition range in batches of this many events
-# instead of one statement and connection each (its storage opens a connection per write).
-# Opt-in in Dagster; measured with PostgreSQL run storage, a 60-partition CLI backfill took
-# 15.0 s with it and 20.5 s without (bench/ingest.py). Set it to 0 to turn batching off.
+# instead of one statement each. Opt-in in Dagster; measured with this project's instance, a
+# 60-partition CLI backfill took 10.8 s with it and 13.1 s without (bench/ingest.py's
+# phase 5). Set it to 0 to turn batching off.
 DAGSTER_EVENT_BATCH_SIZE = "1000"
 
 
