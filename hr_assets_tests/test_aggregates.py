@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
@@ -143,3 +144,34 @@ def test_concurrent_refreshes_of_overlapping_windows_agree(conn: psycopg.Connect
     # The buckets both windows touch hold every reading of that UTC day.
     touched = {r[1] for r in daily}
     assert [r for r in daily if r[0] == "west"] == [r for r in expected if r[1] in touched]
+
+
+def test_a_failing_rollup_stops_the_other_workers_after_their_current_window(
+    db_url: str, conn: psycopg.Connection
+) -> None:
+    conn.execute(
+        "INSERT INTO users (id, display_name, timezone, start_date) "
+        "VALUES ('bad', 'bad', 'UTC', '2025-01-01'), ('good', 'good', 'UTC', '2025-01-01')"
+    )
+    conn.execute(
+        "INSERT INTO activities_heart_intraday SELECT u, t, 60, NULL FROM unnest(ARRAY['bad', 'good']) AS u, "
+        "generate_series(timestamptz '2025-06-01 00:00+00', '2025-06-01 02:59+00', interval '1 minute') AS t"
+    )
+    conn.execute("ALTER TABLE activities_heart_intraday_1m ADD CONSTRAINT refuse_bad CHECK (user_id <> 'bad')")
+    conn.commit()
+    start = datetime(2025, 6, 1, tzinfo=UTC)
+    ten_minutes = timedelta(minutes=10)
+    # "bad" fails at once on one worker; "good" has three separate windows on the other.
+    windows = [("bad", start, start + ten_minutes)] + [
+        ("good", start + timedelta(hours=h), start + timedelta(hours=h) + ten_minutes) for h in range(3)
+    ]
+    with psycopg.connect(db_url) as holder:
+        # Hold "good"'s rollup lock for a second, so its first window is still running when "bad" fails.
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext('activities_heart_intraday_1m'), hashtext('good'))")
+        release = threading.Timer(1.0, holder.rollback)
+        release.start()
+        with pytest.raises(psycopg.errors.CheckViolation):
+            refresh(db_url, Mode.POSTGRES, LEVELS["1m"], windows)
+        release.join()
+    rows = conn.execute("SELECT min(bucket), count(*) FROM activities_heart_intraday_1m WHERE user_id = 'good'")
+    assert rows.fetchone() == (start, 10)  # the first window only

@@ -8,6 +8,7 @@ layer below in one transaction. Both give the same rows.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -103,19 +104,32 @@ def refresh(
     # PostgreSQL mode: users' rollups are independent, so a few run side by side, each worker
     # with one connection for its share of the users (the server hashes one user per core).
     shares = [work[i::ROLLUP_WORKERS] for i in range(min(ROLLUP_WORKERS, len(work)))]
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=max(len(shares), 1), thread_name_prefix="hr-rollup") as pool:
-        done = list(pool.map(lambda share: _roll_up(url, level, share), shares))
+        futures = [pool.submit(_roll_up, url, level, share, stop) for share in shares]
+        try:
+            done = [future.result() for future in futures]
+        except BaseException:
+            # A failure or an interrupt: the other workers end after their current window
+            # instead of finishing their share while the error waits to be reported.
+            stop.set()
+            raise
     results = {(r.user_id, r.window_start): r for share in done for r in share}
     return [results[user_id, first] for user_id, user_windows in work for first, _ in user_windows]
 
 
-def _roll_up(url: str, level: AggregateLevel, work: list[UserWindows]) -> list[RefreshResult]:
-    """PostgreSQL mode: recompute each user's buckets in each window from the layer below, a transaction each."""
+def _roll_up(url: str, level: AggregateLevel, work: list[UserWindows], stop: threading.Event) -> list[RefreshResult]:
+    """PostgreSQL mode: recompute each user's buckets in each window from the layer below, a transaction each.
+
+    Returns early, with nothing, once ``stop`` is set.
+    """
     target = sql.Identifier(level.relation)
     template = query("rollup_from_raw" if level.source == RAW else "rollup_from_rollup")
     with connection(url) as conn:
         for user_id, user_windows in work:
             for first, last in user_windows:
+                if stop.is_set():
+                    return []
                 params = {"user_id": user_id, "start": first, "end": last, "width": level.width}
                 with conn.transaction():
                     conn.execute(query("rollup_lock"), {"relation": level.relation, "user_id": user_id})
