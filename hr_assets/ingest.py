@@ -34,7 +34,7 @@ from hr_assets.warehouse.users import User
 
 log = logging.getLogger(__name__)
 
-# Quality checks of a parsed partition, run on the parsing thread (see quality.py).
+# Quality checks of a parsed partition, run on the parsing threads (see quality.py).
 Inspector = Callable[[ParsedIntraday | ParsedSummary], dict[str, CheckOutcome]]
 # Partitions fetched and parsed ahead of the one being written, each on its own thread: a dense
 # day's preparation (~70 ms) is about as long as its COPY, and two threads keep the writer fed
