@@ -29,7 +29,7 @@ from hr_assets.ingest import IngestReport, Inspector, changed_windows, ingest
 from hr_assets.partitions import user_day_partitions, user_days
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
-from hr_assets.sources import PayloadKind
+from hr_assets.sources import PayloadKind, TransientSourceError
 from hr_assets.warehouse.aggregates import LEVELS, AggregateLevel, refresh
 from hr_assets.warehouse.db import Mode, connection, is_transient
 from hr_assets.warehouse.loads import analyze_after_bulk_load
@@ -67,13 +67,13 @@ _partitioned: dict[str, Any] = {
 
 @contextmanager
 def _data_errors_are_final() -> Iterator[None]:
-    """Let transient database errors through to the retry policy; anything else fails for good."""
+    """Let transient database and source errors through to the retry policy; anything else fails for good."""
     try:
         yield
     except dg.Failure:
         raise
     except Exception as exc:
-        if is_transient(exc):
+        if is_transient(exc) or isinstance(exc, TransientSourceError):
             raise
         raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
 

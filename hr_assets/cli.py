@@ -4,6 +4,7 @@
   hr db start | stop | status | url      the embedded PostgreSQL (when HR_DATABASE_URL is unset)
   hr migrate                             apply pending SQL migrations
   hr users add | update | retire | list  the user registry
+  hr users connect | disconnect USER     a google_health user's OAuth grant
   hr setup                               database, migrations, default users, Dagster partitions
   hr backfill --last-days 7              materialise recent complete days through Dagster
   hr env                                 shell exports for running `dagster` by hand
@@ -173,10 +174,11 @@ def users() -> None:
 
 
 def _user_errors() -> Any:
+    from hr_assets.encryption import SecretKeyError
     from hr_assets.sources import SourceError
     from hr_assets.warehouse.users import UserError
 
-    return (UserError, SourceError)
+    return (UserError, SourceError, SecretKeyError)
 
 
 def _parse_config(pairs: tuple[str, ...], export_path: str | None) -> dict[str, Any]:
@@ -292,7 +294,7 @@ def users_update(
 @users.command("retire")
 @click.argument("user_id")
 def users_retire(user_id: str) -> None:
-    """Stop scheduling USER_ID (its data is kept)."""
+    """Stop scheduling USER_ID (its data is kept; a Google Health grant is revoked and deleted)."""
     from hr_assets.warehouse.db import connection
     from hr_assets.warehouse.users import retire_user
 
@@ -302,6 +304,42 @@ def users_retire(user_id: str) -> None:
     except _user_errors() as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"retired {user_id}")
+    _disconnect(user_id)
+
+
+def _disconnect(user_id: str) -> bool | None:
+    from hr_assets.sources.google_oauth import disconnect_user
+
+    try:
+        revoked = disconnect_user(_warehouse_url(), user_id)
+    except _user_errors() as exc:
+        raise click.ClickException(str(exc)) from exc
+    if revoked is not None:
+        state = "revoked at Google" if revoked else "Google had already invalidated it"
+        click.echo(f"deleted {user_id}'s Google Health grant ({state})")
+    return revoked
+
+
+@users.command("connect")
+@click.argument("user_id")
+@click.option("--no-browser", is_flag=True, help="Only print the consent URL (a headless machine).")
+def users_connect(user_id: str, no_browser: bool) -> None:
+    """Connect the google_health user USER_ID to the Google Health API (OAuth consent in a browser)."""
+    from hr_assets.sources.google_oauth import connect_user
+
+    try:
+        connect_user(_warehouse_url(), user_id, echo=click.echo, open_browser=not no_browser)
+    except _user_errors() as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"connected {user_id}; its days load with the nightly schedule and backfills")
+
+
+@users.command("disconnect")
+@click.argument("user_id")
+def users_disconnect(user_id: str) -> None:
+    """Revoke USER_ID's Google Health grant at Google and delete it here (its data is kept)."""
+    if _disconnect(user_id) is None:
+        click.echo(f"{user_id} has no Google Health grant")
 
 
 @users.command("list")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +49,30 @@ class HrSettings(BaseSettings):
     )
     warehouse_pool_limit: int = Field(
         default=4, description="Concurrent database writers allowed by the 'warehouse' concurrency pool."
+    )
+
+    google_client_id: str | None = Field(
+        default=None, description="OAuth client id of the operator's Google Cloud project (source google_health)."
+    )
+    google_client_secret: SecretStr | None = Field(
+        default=None, description="OAuth client secret belonging to HR_GOOGLE_CLIENT_ID."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key encrypting stored refresh tokens. Unset: a key file created 0600 under HR_HOME.",
+    )
+    # Google's documented endpoints; tests point them at a local fake.
+    google_health_api_url: str = Field(
+        default="https://health.googleapis.com", description="Base URL of the Google Health API (v4 paths)."
+    )
+    google_authorize_url: str = Field(
+        default="https://accounts.google.com/o/oauth2/v2/auth", description="Google's OAuth 2.0 authorization page."
+    )
+    google_token_url: str = Field(
+        default="https://oauth2.googleapis.com/token", description="Google's OAuth 2.0 token endpoint."
+    )
+    google_revoke_url: str = Field(
+        default="https://oauth2.googleapis.com/revoke", description="Google's OAuth 2.0 revocation endpoint."
     )
 
     @field_validator("home", "dagster_home")

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from hr_assets.sources.base import DateRange, DayPayloads, PayloadKind, Source, SourceError, UserProfile
+from hr_assets.sources.base import (
+    DateRange,
+    DayPayloads,
+    PayloadKind,
+    Source,
+    SourceError,
+    TransientSourceError,
+    UserProfile,
+)
 from hr_assets.sources.fitbit_export import FitbitExportSource
+from hr_assets.sources.google_health import GoogleHealthSource
 from hr_assets.sources.simulator import SimulatorSource
 
-SOURCES: dict[str, Source] = {source.kind: source for source in (SimulatorSource(), FitbitExportSource())}
+SOURCES: dict[str, Source] = {
+    source.kind: source for source in (SimulatorSource(), FitbitExportSource(), GoogleHealthSource())
+}
 
 
 def source_for(kind: str) -> Source:
@@ -16,4 +27,14 @@ def source_for(kind: str) -> Source:
         raise SourceError(f"unknown source kind {kind!r}; known: {', '.join(sorted(SOURCES))}") from None
 
 
-__all__ = ["SOURCES", "DateRange", "DayPayloads", "PayloadKind", "Source", "SourceError", "UserProfile", "source_for"]
+__all__ = [
+    "SOURCES",
+    "DateRange",
+    "DayPayloads",
+    "PayloadKind",
+    "Source",
+    "SourceError",
+    "TransientSourceError",
+    "UserProfile",
+    "source_for",
+]
