@@ -242,7 +242,8 @@ def to_fitbit_payloads(
         instant = _instant(raw_time)
         if instant is None or not isinstance(sample, dict):
             shown = raw_time if isinstance(raw_time, str) and not _WALL_CLOCK.match(raw_time) else None
-            unplaced.append({"time": shown, "value": None, "raw": point})
+            bpm = _integer(sample.get("beatsPerMinute")) if isinstance(sample, dict) else None
+            unplaced.append({"time": shown, "value": bpm, "raw": point})
             continue
         if not start <= instant < end:
             outside += 1
@@ -366,6 +367,8 @@ class GoogleHealthSource:
         intraday, summary = to_fitbit_payloads(day, user.timezone, heart_rate, resting, zones)
         if only == "summary":
             intraday = b""
+        elif only == "intraday":
+            summary = b""  # without the daily records it would be a wrong summary
         log.debug("%s %s: %d heart-rate point(s)", user.user_id, day, len(heart_rate))
         return DayPayloads(intraday=intraday, summary=summary, origin=f"{HEART_RATE} {day.isoformat()}")
 
