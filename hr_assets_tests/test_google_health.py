@@ -7,17 +7,33 @@ stored in a real test database, encrypted.
 from __future__ import annotations
 
 import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import httpx
 import psycopg
 import pytest
+from click.testing import CliRunner
+from dagster._serdes import serialize_value
 
+from hr_assets.alerts import AlertResource
+from hr_assets.assets import heart_rate_assets
+from hr_assets.cli import main
+from hr_assets.partitions import USERS_PARTITION_NAME
+from hr_assets.resources import WarehouseResource
+from hr_assets.sensors import hr_run_failure_sensor
 from hr_assets.settings import get_settings
 from hr_assets.sources import SOURCES, SourceError, TransientSourceError, UserProfile
 from hr_assets.sources.google_health import (
@@ -30,9 +46,9 @@ from hr_assets.sources.google_health import (
     retry_delay,
     to_fitbit_payloads,
 )
-from hr_assets.sources.google_oauth import GrantRevoked
+from hr_assets.sources.google_oauth import GrantRevoked, connect_user
 from hr_assets.transform import local_day_window, parse_intraday, parse_summary
-from hr_assets.warehouse.tokens import save_grant
+from hr_assets.warehouse.tokens import load_grant, save_grant
 from hr_assets.warehouse.users import NewUser, add_user
 from hr_assets_tests import google_fake
 from hr_assets_tests.google_fake import (
@@ -42,6 +58,7 @@ from hr_assets_tests.google_fake import (
     resting_heart_rate_point,
     serving,
 )
+from hr_assets_tests.test_orchestration import Received, _run_failure_context, _serving, _webhook_handler
 
 BERLIN = "Europe/Berlin"
 FALL_BACK = date(2026, 10, 25)  # Berlin: 03:00 CEST -> 02:00 CET
@@ -432,3 +449,317 @@ def test_the_fake_pages_newest_first_and_binds_page_tokens_to_their_query(
     )
     assert other.status_code == 400 and other.json()["error"]["status"] == "INVALID_ARGUMENT"
     assert httpx.get(url, headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+# --- connecting: the CLI, the consent page and the loopback redirect ------------------------------
+
+
+def _register(conn: psycopg.Connection, user_id: str, timezone: str = BERLIN) -> None:
+    add_user(conn, NewUser(user_id, timezone, date(2026, 1, 1), source="google_health"), known_sources=set(SOURCES))
+
+
+def _browser(url: str) -> httpx.Response:
+    """What the person's browser does with the consent URL: Google's page, then its redirect to 127.0.0.1."""
+    response = httpx.get(url, follow_redirects=True, timeout=30)
+    assert response.history and response.history[0].status_code == 302
+    assert response.url.host == "127.0.0.1"
+    return response
+
+
+def connect(google: Google, user_id: str, account: str) -> None:
+    """``connect_user`` as ``hr users connect`` runs it, with a real HTTP round trip through the loopback."""
+    google.fake.consenting_account = account
+    urls: queue.Queue[str] = queue.Queue()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            connect_user(google.db_url, user_id, echo=lambda text: _urls(text, urls), open_browser=False, timeout=30)
+        except BaseException as exc:  # handed to the test's thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    page = _browser(urls.get(timeout=30))
+    thread.join(timeout=30)
+    assert not failures, failures
+    assert page.status_code == 200 and "hr-pipeline is connected" in page.text
+
+
+def _urls(text: str, found: queue.Queue[str]) -> None:
+    for url in re.findall(r"https?://\S+", text):
+        found.put(url)
+
+
+def test_connect_through_the_cli_stores_an_encrypted_grant_and_disconnect_revokes_it(
+    google: Google, conn: psycopg.Connection
+) -> None:
+    _register(conn, "alice")
+    google.fake.consenting_account = "alice@example.com"
+    hr = Path(sys.executable).parent / "hr"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        [str(hr), "users", "connect", "alice", "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        assert process.stdout is not None
+        printed = ""
+        while not (found := re.findall(r"https?://\S+", printed)):
+            line = process.stdout.readline()
+            assert line, f"hr exited before printing the URL: {process.stderr.read() if process.stderr else ''}"
+            printed += line
+        [url] = found
+        query = dict(httpx.URL(url).params)
+        assert url.startswith(f"{google.fake.url}/o/oauth2/v2/auth?")
+        assert query["scope"] == google_fake.SCOPE  # the read-only scope, nothing else
+        assert (query["code_challenge_method"], query["access_type"], query["prompt"]) == ("S256", "offline", "consent")
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", query["redirect_uri"])
+        page = _browser(url)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert page.status_code == 200 and "hr-pipeline is connected" in page.text
+    assert "connected alice" in out
+    grant = load_grant(conn, "alice")
+    assert grant is not None and grant.scopes == (google_fake.SCOPE,)
+    assert google.fake.live_grants("alice@example.com") == 1
+    for token in google.fake.issued:
+        assert token not in printed + out + err
+
+    disconnected = CliRunner().invoke(main, ["users", "disconnect", "alice"])
+    assert disconnected.exit_code == 0, disconnected.output
+    assert "deleted alice's Google Health grant (revoked at Google)" in disconnected.output
+    assert google.fake.live_grants("alice@example.com") == 0 and load_grant(conn, "alice") is None
+    again = CliRunner().invoke(main, ["users", "disconnect", "alice"])
+    assert again.exit_code == 0 and "alice has no Google Health grant" in again.output
+
+
+def test_retire_revokes_and_deletes_the_grant(google: Google, conn: psycopg.Connection) -> None:
+    grant_for(google, conn, "alice", "alice@example.com")
+    retired = CliRunner().invoke(main, ["users", "retire", "alice"])
+    assert retired.exit_code == 0, retired.output
+    assert "retired alice" in retired.output and "revoked at Google" in retired.output
+    assert google.fake.live_grants("alice@example.com") == 0 and load_grant(conn, "alice") is None
+
+
+def test_connect_refuses_what_it_cannot_use(google: Google, conn: psycopg.Connection) -> None:
+    add_user(conn, NewUser("sim", "UTC", date(2026, 1, 1), seed=3), known_sources=set(SOURCES))
+    refused = CliRunner().invoke(main, ["users", "connect", "sim", "--no-browser"])
+    assert refused.exit_code != 0 and "hr users update sim --source google_health" in refused.output
+
+    _register(conn, "alice")
+    google.fake.refuse_consent = True
+    with pytest.raises(AssertionError, match="access_denied"):
+        connect(google, "alice", "alice@example.com")
+    google.fake.refuse_consent = False
+    google.fake.granted_scope = "https://www.googleapis.com/auth/googlehealth.sleep.readonly"  # unticked heart data
+    with pytest.raises(AssertionError, match="access to heart-rate data was not granted"):
+        connect(google, "alice", "alice@example.com")
+    assert load_grant(conn, "alice") is None
+    assert google.fake.live_grants("alice@example.com") == 0  # the useless grant was revoked, not kept
+
+
+def test_a_redirect_with_another_state_is_refused(google: Google, conn: psycopg.Connection) -> None:
+    _register(conn, "alice")
+    urls: queue.Queue[str] = queue.Queue()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            connect_user(google.db_url, "alice", echo=lambda text: _urls(text, urls), open_browser=False, timeout=30)
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    redirect_uri = dict(httpx.URL(urls.get(timeout=30)).params)["redirect_uri"]
+    forged = httpx.get(redirect_uri, params={"code": "4/forged", "state": "not-the-one"}, timeout=30)
+    thread.join(timeout=30)
+    assert forged.status_code == 200
+    [failure] = failures
+    assert isinstance(failure, SourceError) and "state does not match" in str(failure)
+    assert load_grant(conn, "alice") is None
+
+
+# --- end to end, through Dagster ------------------------------------------------------------------
+
+DST_DAYS = [date(2026, 3, 28), SPRING_FORWARD, date(2026, 3, 30)]  # 24, 23 and 24 hours in Berlin
+EVERY_S = 5
+
+
+def _bpm(instant: datetime) -> int:
+    """60, except 10:00-10:30 UTC (100: Moderate) and 11:00-11:10 UTC (150: Peak) every day."""
+    if instant.hour == 10 and instant.minute < 30:
+        return 100
+    if instant.hour == 11 and instant.minute < 10:
+        return 150
+    return 60
+
+
+def _fill(google: Google, account: str, days: list[date], timezone: str = BERLIN) -> int:
+    """Readings every EVERY_S seconds of each local day, its resting heart rate and zones; the count."""
+    points = google.fake.account(account).points
+    count = 0
+    for n, day in enumerate(days):
+        start, end = local_day_window(day, timezone)
+        instants = [start + timedelta(seconds=s) for s in range(0, int((end - start).total_seconds()), EVERY_S)]
+        points["heart-rate"] += [heart_rate_point(t, _bpm(t), timezone) for t in instants]
+        points["daily-resting-heart-rate"].append(resting_heart_rate_point(day, 55 + n))
+        points["daily-heart-rate-zones"].append(heart_rate_zones_point(day, ZONE_LIMITS))
+        count += len(instants)
+    return count
+
+
+def _job(db_url: str, webhook_url: str | None = None) -> dg.JobDefinition:
+    return dg.Definitions(
+        assets=heart_rate_assets,
+        jobs=[dg.define_asset_job("backfill")],
+        resources={
+            "warehouse": WarehouseResource(database_url=db_url),
+            "alerts": AlertResource(webhook_url=webhook_url),
+        },
+    ).resolve_job_def("backfill")
+
+
+def _backfill(
+    google: Google, instance: dg.DagsterInstance, first: str, last: str, webhook_url: str | None = None
+) -> dg.ExecuteInProcessResult:
+    return _job(google.db_url, webhook_url).execute_in_process(
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        raise_on_error=False,
+    )
+
+
+def _instance(*users: str) -> dg.DagsterInstance:
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(USERS_PARTITION_NAME, list(users))
+    return instance
+
+
+def _assert_no_secret_in_the_run(google: Google, instance: dg.DagsterInstance, run_id: str) -> None:
+    """No token or client secret in the run's event log (messages, metadata, errors), config or tags."""
+    records = instance.all_logs(run_id)
+    assert records
+    serialized = [serialize_value(record) for record in records]
+    run = instance.get_run_by_id(run_id)
+    assert run is not None
+    serialized += [json.dumps(run.run_config, default=str), json.dumps(dict(run.tags))]
+    secrets = [*google.fake.issued, google_fake.CLIENT_SECRET]
+    assert len(google.fake.issued) >= 2  # a refresh token and an access token at least
+    leaks = [secret for secret in secrets for text in serialized if secret in text]
+    assert leaks == []
+
+
+def test_backfill_across_a_dst_change_loads_every_point_once_with_resting_heart_rate_and_zones(
+    google: Google, conn: psycopg.Connection
+) -> None:
+    _register(conn, "alice")
+    connect(google, "alice", "alice@example.com")
+    expected = _fill(google, "alice@example.com", DST_DAYS)
+    instance = _instance("alice")
+
+    result = _backfill(google, instance, "2026-03-28|alice", "2026-03-30|alice")
+
+    assert result.success
+    start, _ = local_day_window(DST_DAYS[0], BERLIN)
+    _, end = local_day_window(DST_DAYS[-1], BERLIN)
+    assert conn.execute(
+        "SELECT count(*), count(DISTINCT time), min(time), max(time) FROM activities_heart_intraday"
+    ).fetchone() == (expected, expected, start, end - timedelta(seconds=EVERY_S))
+    wrong = [(t, b) for t, b in conn.execute("SELECT time, bpm FROM activities_heart_intraday") if b != _bpm(t)]
+    assert wrong == []
+    per_day = dict(
+        conn.execute(
+            "SELECT (time AT TIME ZONE 'Europe/Berlin')::date, count(*) FROM activities_heart_intraday GROUP BY 1"
+        ).fetchall()
+    )
+    per_hour = 3600 // EVERY_S
+    assert per_day == {DST_DAYS[0]: 24 * per_hour, DST_DAYS[1]: 23 * per_hour, DST_DAYS[2]: 24 * per_hour}
+    assert conn.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
+    summaries = conn.execute(
+        "SELECT date, resting_heart_rate, heart_rate_zones FROM activities_heart_summary ORDER BY date"
+    ).fetchall()
+    assert [(d, r) for d, r, _ in summaries] == [(DST_DAYS[0], 55), (DST_DAYS[1], 56), (DST_DAYS[2], 57)]
+    for day, _, zones in summaries:
+        minutes = {zone["name"]: zone["minutes"] for zone in zones}
+        hours = 23 if day == SPRING_FORWARD else 24
+        assert minutes == {"Out of Range": hours * 60 - 40, "Light": 0, "Moderate": 30, "Vigorous": 0, "Peak": 10}
+    assert conn.execute("SELECT sum(sample_count) FROM activities_heart_intraday_1h").fetchone() == (expected,)
+    # Several pages a day, each of the largest size; the summary step listed the heart rate again.
+    heart_rate = google.fake.api_requests("heart-rate")
+    assert {r.query["pageSize"] for r in heart_rate} == {str(PAGE_SIZE)}
+    assert sum("pageToken" in r.query for r in heart_rate) == 2 * len(DST_DAYS)
+    _assert_no_secret_in_the_run(google, instance, result.run_id)
+
+
+def test_a_transient_429_succeeds_after_a_retry(google: Google, conn: psycopg.Connection) -> None:
+    grant_for(google, conn, "alice", "alice@example.com")
+    expected = _fill(google, "alice@example.com", [date(2026, 6, 1)])
+    google.fake.fail_next(429, retry_after="2")
+
+    result = _backfill(google, _instance("alice"), "2026-06-01|alice", "2026-06-01|alice")
+
+    assert result.success
+    assert google.sleeps == [2.0]
+    assert conn.execute("SELECT count(*) FROM activities_heart_intraday").fetchone() == (expected,)
+
+
+def test_retries_that_run_out_are_left_to_dagsters_retry_policy(google: Google, conn: psycopg.Connection) -> None:
+    grant_for(google, conn, "alice", "alice@example.com")
+    expected = _fill(google, "alice@example.com", [date(2026, 6, 1)])
+    google.fake.fail_next(503, times=MAX_ATTEMPTS)  # every attempt of the source's first request
+
+    result = dg.materialize(
+        heart_rate_assets[:1],
+        instance=_instance("alice"),
+        partition_key="2026-06-01|alice",
+        resources={"warehouse": WarehouseResource(database_url=google.db_url), "alerts": AlertResource()},
+    )
+
+    # The step failed once with the transient error, was retried by its RetryPolicy, and loaded the day.
+    assert result.success
+    retried = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retried) == 1 and "UNAVAILABLE" in str(retried[0].event_specific_data)
+    assert conn.execute("SELECT count(*) FROM activities_heart_intraday").fetchone() == (expected,)
+
+
+def test_a_revoked_grant_fails_only_that_users_partitions_says_reconnect_and_alerts(
+    google: Google, conn: psycopg.Connection
+) -> None:
+    days = [date(2026, 6, 1), date(2026, 6, 2)]
+    grant_for(google, conn, "alice", "alice@example.com")
+    grant_for(google, conn, "bob", "bob@example.com")
+    _fill(google, "alice@example.com", days)
+    bob_points = _fill(google, "bob@example.com", days)
+    google.fake.revoke("alice@example.com")
+    instance = _instance("alice", "bob")
+
+    result = _backfill(google, instance, "2026-06-01|alice", "2026-06-02|bob")
+
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "activities_heart_intraday"
+    message = str(failure.step_failure_data.error)
+    assert "2 of 4 intraday partition(s) could not be loaded" in message
+    for day in days:
+        assert f"{day}|alice: source google_health: " in message and f"{day}|bob" not in message
+    assert message.count("reconnect with `hr users connect alice`") == 2
+    # Bob's days are loaded all the same; nothing of Alice's.
+    assert dict(conn.execute("SELECT user_id, count(*) FROM activities_heart_intraday GROUP BY 1").fetchall()) == {
+        "bob": bob_points
+    }
+    # The run failure raises the alert, as any failed run does.
+    run = instance.get_run_by_id(result.run_id)
+    [record] = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    assert run is not None and record.dagster_event is not None
+    received: list[Received] = []
+    with _serving(ThreadingHTTPServer(("127.0.0.1", 0), _webhook_handler(received, 200))) as port:
+        alerts = AlertResource(webhook_url=f"http://127.0.0.1:{port}/hook")
+        hr_run_failure_sensor(_run_failure_context(instance, run, record.dagster_event, alerts))
+    [alert] = received
+    assert alert.body["event"] == "run_failed" and alert.body["run_id"] == result.run_id
+    assert alert.body["partition"] == "2026-06-01|alice..2026-06-02|bob"
+    _assert_no_secret_in_the_run(google, instance, result.run_id)
