@@ -243,6 +243,8 @@ def users_add(
     except _user_errors() as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"added {user.id} ({user.timezone}, {user.source}, from {user.start_date})")
+    if user.source == "google_health":
+        click.echo(f"its days load once it is connected: hr users connect {user.id}")
 
 
 @users.command("update")
@@ -307,17 +309,22 @@ def users_retire(user_id: str) -> None:
     _disconnect(user_id)
 
 
-def _disconnect(user_id: str) -> bool | None:
+def _disconnect(user_id: str) -> str | None:
     from hr_assets.sources.google_oauth import disconnect_user
 
     try:
-        revoked = disconnect_user(_warehouse_url(), user_id)
+        outcome = disconnect_user(_warehouse_url(), user_id)
     except _user_errors() as exc:
         raise click.ClickException(str(exc)) from exc
-    if revoked is not None:
-        state = "revoked at Google" if revoked else "Google had already invalidated it"
-        click.echo(f"deleted {user_id}'s Google Health grant ({state})")
-    return revoked
+    said = {
+        "revoked": "revoked at Google",
+        "already invalid": "Google had already invalidated it",
+        "not decryptable": "not readable with the current key, so not revoked: remove hr-pipeline's access "
+        "in the Google account's security settings",
+    }
+    if outcome is not None:
+        click.echo(f"deleted {user_id}'s Google Health grant ({said[outcome]})")
+    return outcome
 
 
 @users.command("connect")

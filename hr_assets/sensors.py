@@ -13,6 +13,7 @@ from hr_assets.jobs import hr_partition_job
 from hr_assets.partitions import USERS_PARTITION_NAME, complete_days, partition_changes
 from hr_assets.resources import WarehouseResource
 from hr_assets.schedules import PURPOSE_TAG
+from hr_assets.sources.google_oauth import not_connected
 from hr_assets.warehouse.db import connection
 from hr_assets.warehouse.users import User, list_users
 
@@ -81,6 +82,8 @@ def plan_history(
 def users_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
     with connection(warehouse.url) as conn:
         active = list_users(conn)
+        # A google_health user's history waits for `hr users connect`: asked for before, every day would fail.
+        unconnected = not_connected(conn, active)
     wanted = {u.id for u in active}
     added, removed = partition_changes(wanted, set(context.instance.get_dynamic_partitions(USERS_PARTITION_NAME)))
     partition_requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
@@ -91,7 +94,8 @@ def users_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResour
     materialized = set(context.instance.get_materialized_partitions(activities_heart_intraday.key))
     cursor = json.loads(context.cursor) if context.cursor else {}
     cursor = {user: day for user, day in cursor.items() if user in wanted}
-    requests, cursor = plan_history(active, materialized, cursor, datetime.now().astimezone())
+    ready = [user for user in active if user.id not in unconnected]
+    requests, cursor = plan_history(ready, materialized, cursor, datetime.now().astimezone())
     if added or removed:
         context.log.info(f"users partitions: added {added or 'none'}, removed {removed or 'none'}")
     return dg.SensorResult(

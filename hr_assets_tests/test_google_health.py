@@ -26,6 +26,7 @@ import httpx
 import psycopg
 import pytest
 from click.testing import CliRunner
+from cryptography.fernet import Fernet
 from dagster._serdes import serialize_value
 
 from hr_assets.alerts import AlertResource
@@ -58,7 +59,13 @@ from hr_assets_tests.google_fake import (
     resting_heart_rate_point,
     serving,
 )
-from hr_assets_tests.test_orchestration import Received, _run_failure_context, _serving, _webhook_handler
+from hr_assets_tests.test_orchestration import (
+    Received,
+    _evaluate_users_sensor,
+    _run_failure_context,
+    _serving,
+    _webhook_handler,
+)
 
 BERLIN = "Europe/Berlin"
 FALL_BACK = date(2026, 10, 25)  # Berlin: 03:00 CEST -> 02:00 CET
@@ -265,6 +272,10 @@ def google(hr_home: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Itera
 def grant_for(google: Google, conn: psycopg.Connection, user_id: str, account: str, timezone: str = BERLIN) -> None:
     """Register ``user_id`` and give it a grant on ``account``, as a finished connect would."""
     add_user(conn, NewUser(user_id, timezone, date(2026, 1, 1), source="google_health"), known_sources=set(SOURCES))
+    grant_for_registered(google, conn, user_id, account)
+
+
+def grant_for_registered(google: Google, conn: psycopg.Connection, user_id: str, account: str) -> None:
     google.fake.account(account)
     answer = httpx.post(
         f"{google.fake.url}/token",
@@ -763,3 +774,50 @@ def test_a_revoked_grant_fails_only_that_users_partitions_says_reconnect_and_ale
     assert alert.body["event"] == "run_failed" and alert.body["run_id"] == result.run_id
     assert alert.body["partition"] == "2026-06-01|alice..2026-06-02|bob"
     _assert_no_secret_in_the_run(google, instance, result.run_id)
+
+
+def test_history_waits_until_the_user_is_connected(google: Google, conn: psycopg.Connection) -> None:
+    recent = date.today() - timedelta(days=3)
+    add_user(conn, NewUser("alice", BERLIN, recent, source="google_health"), known_sources=set(SOURCES))
+    instance = dg.DagsterInstance.ephemeral()
+
+    before = _evaluate_users_sensor(instance, google.db_url)
+    # Scheduled as a partition, but no history run yet: each of them would fail for want of a grant.
+    assert [list(r.partition_keys) for r in before.dynamic_partitions_requests or []] == [["alice"]]
+    assert not before.run_requests
+
+    grant_for_registered(google, conn, "alice", "alice@example.com")
+    after = _evaluate_users_sensor(instance, google.db_url, cursor=before.cursor)
+    assert {str(r.partition_key).split("|")[1] for r in after.run_requests or []} == {"alice"}
+    assert len(after.run_requests or []) >= 2
+
+
+def test_an_undecryptable_grant_is_deleted_on_disconnect_and_said_so(
+    google: Google, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grant_for(google, conn, "alice", "alice@example.com")
+    monkeypatch.setenv("HR_SECRET_KEY", Fernet.generate_key().decode())  # the key file was lost
+    get_settings.cache_clear()
+    disconnected = CliRunner().invoke(main, ["users", "disconnect", "alice"])
+    assert disconnected.exit_code == 0, disconnected.output
+    assert "not readable with the current key, so not revoked" in disconnected.output
+    assert conn.execute("SELECT count(*) FROM google_health_tokens").fetchone() == (0,)
+
+
+def test_adding_a_google_health_user_says_what_comes_next(google: Google, conn: psycopg.Connection) -> None:
+    added = CliRunner().invoke(main, ["users", "add", "dora", "--timezone", BERLIN, "--source", "google_health"])
+    assert added.exit_code == 0, added.output
+    assert "hr users connect dora" in added.output
+    assert conn.execute("SELECT start_date FROM users WHERE id = 'dora'").fetchone() == (
+        date.today() - timedelta(days=30),
+    )
+
+
+def test_without_an_oauth_client_connect_says_what_to_set(
+    google: Google, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _register(conn, "alice")
+    monkeypatch.delenv("HR_GOOGLE_CLIENT_ID")
+    get_settings.cache_clear()
+    refused = CliRunner().invoke(main, ["users", "connect", "alice", "--no-browser"])
+    assert refused.exit_code != 0 and "HR_GOOGLE_CLIENT_ID and HR_GOOGLE_CLIENT_SECRET are not set" in refused.output

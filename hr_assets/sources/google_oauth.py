@@ -35,16 +35,21 @@ import threading
 import time
 import urllib.parse
 import webbrowser
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 from hr_assets.settings import get_settings
 from hr_assets.sources.base import SourceError, TransientSourceError
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from hr_assets.warehouse.users import User
 
 log = logging.getLogger(__name__)
 
@@ -340,22 +345,41 @@ def connect_user(
     return tokens
 
 
-def disconnect_user(url: str, user_id: str) -> bool | None:
-    """Revoke ``user_id``'s grant at Google and delete it here.
+Disconnected = Literal["revoked", "already invalid", "not decryptable"]
 
-    Returns None when there was no grant, True when Google revoked it, False when Google
-    said it was no longer valid anyway. If Google cannot be reached the grant is kept and
-    the error raised, so that a later disconnect can still revoke it.
+
+def disconnect_user(url: str, user_id: str) -> Disconnected | None:
+    """Revoke ``user_id``'s grant at Google and delete it here; None when there was no grant.
+
+    "already invalid": Google no longer knew the token. "not decryptable": the stored token
+    cannot be read with the current key, so it could not be revoked here (the user can remove
+    the app in their Google account's security settings); it is deleted all the same. If
+    Google cannot be reached the grant is kept and the error raised, so that a later
+    disconnect can still revoke it.
     """
+    from hr_assets.encryption import SecretKeyError
     from hr_assets.warehouse.db import connection
     from hr_assets.warehouse.tokens import delete_grant, load_grant
 
     with connection(url) as conn:
-        grant = load_grant(conn, user_id)
+        try:
+            grant = load_grant(conn, user_id)
+        except SecretKeyError:
+            delete_grant(conn, user_id)
+            log.warning("%s's grant could not be decrypted and was deleted without revoking it", user_id)
+            return "not decryptable"
     if grant is None:
         return None
     revoked = revoke(OAuthClient.from_settings(), grant.refresh_token)
     with connection(url) as conn:
         delete_grant(conn, user_id)
     log.info("disconnected %s from the Google Health API (revoked at Google: %s)", user_id, revoked)
-    return revoked
+    return "revoked" if revoked else "already invalid"
+
+
+def not_connected(conn: psycopg.Connection, users: Iterable[User]) -> set[str]:
+    """The google_health users among ``users`` who have no grant yet (their days cannot load)."""
+    from hr_assets.warehouse.tokens import users_with_grant
+
+    waiting = [user.id for user in users if user.source == "google_health"]
+    return set(waiting) - users_with_grant(conn, waiting) if waiting else set()

@@ -54,3 +54,8 @@ def load_grant(conn: psycopg.Connection, user_id: str) -> StoredGrant | None:
 def delete_grant(conn: psycopg.Connection, user_id: str) -> bool:
     """Forget ``user_id``'s grant; whether there was one."""
     return conn.execute(query("google_token_delete"), {"user_id": user_id}).fetchone() is not None
+
+
+def users_with_grant(conn: psycopg.Connection, user_ids: list[str]) -> set[str]:
+    """Those of ``user_ids`` that have a stored grant."""
+    return {row[0] for row in conn.execute(query("google_token_users"), {"user_ids": user_ids}).fetchall()}
