@@ -207,6 +207,14 @@ def test_summary_without_daily_records_and_with_odd_ones() -> None:
     assert [z["name"] for z in parsed.heart_rate_zones] == ["Out of Range", "Light", "SUPER"]
     assert parsed.quarantined["reason"].to_list() == ["heartRateZones[3]: 'min' is not a non-negative number: 'x'"]
 
+    not_a_list = heart_rate_zones_point(day, {})
+    not_a_list["dailyHeartRateZones"]["heartRateZones"] = "LIGHT"
+    _, summary = to_fitbit_payloads(day, BERLIN, [], [], [not_a_list])
+    parsed = parse_summary(summary, user_id="u", day=day)
+    assert parsed.heart_rate_zones == []
+    assert parsed.quarantined["reason"].to_list() == ["heartRateZones[0]: missing 'name'"]
+    assert '"LIGHT"' in parsed.quarantined["record"][0]
+
     _, bad_resting = to_fitbit_payloads(day, BERLIN, [], [resting_heart_rate_point(day, "fifty")])
     parsed = parse_summary(bad_resting, user_id="u", day=day)
     assert parsed.resting_heart_rate is None

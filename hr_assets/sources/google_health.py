@@ -169,8 +169,10 @@ def _zones(record: dict[str, Any] | None, minute_means: list[float]) -> list[dic
     if record is None:
         return []
     limits = record.get("heartRateZones")
+    if limits is None:
+        return []
     if not isinstance(limits, list):
-        return [{"name": "heartRateZones", "minutes": limits}]  # not a list: refused by the loader, with reason
+        return [{"name": None, "raw": limits}]  # refused by the loader ("missing 'name'"), kept in quarantine
     valid: list[dict[str, Any]] = []
     refused: list[dict[str, Any]] = []
     for zone in limits:
