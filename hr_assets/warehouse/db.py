@@ -10,11 +10,14 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from typing import Any
 
 import psycopg
+import psycopg.errors
+import psycopg_pool
 from psycopg import sql
 
-from hr_assets.settings import SQL_DIR
+from hr_assets.settings import SQL_DIR, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +47,49 @@ def query(name: str) -> sql.SQL:
     return sql.SQL((QUERY_DIR / f"{name}.sql").read_text())
 
 
-def detect_mode(conn: psycopg.Connection) -> Mode:
-    """TimescaleDB mode when the extension is (or can be) installed in this database.
+class ModeError(RuntimeError):
+    """The warehouse cannot be built in the mode asked for (HR_WAREHOUSE_MODE); the message says what to do."""
 
-    A database keeps the mode it was first migrated in (recorded in ``schema_migrations``),
-    so installing TimescaleDB later does not leave plain tables posing as hypertables.
+
+def detect_mode(conn: psycopg.Connection, wanted: str | None = None) -> Mode:
+    """The warehouse's mode: the one it was first migrated in, else what ``wanted`` and the server allow.
+
+    ``wanted`` is HR_WAREHOUSE_MODE (default from the settings): ``auto`` takes TimescaleDB where the
+    server has it preloaded and PostgreSQL where it is not installed; a TimescaleDB that is installed
+    but not preloaded is an error rather than a silent PostgreSQL mode, because a database keeps the
+    mode it was first migrated in. ``timescaledb`` requires it; ``postgres`` never uses it.
     """
+    wanted = wanted or get_settings().warehouse_mode
     recorded = _recorded_mode(conn)
     if recorded is not None:
+        if wanted != "auto" and wanted != recorded.value:
+            raise ModeError(
+                f"HR_WAREHOUSE_MODE={wanted}, but this database was first migrated in {recorded.value} mode and "
+                f"keeps it: unset HR_WAREHOUSE_MODE, or point HR_DATABASE_URL at a new database"
+            )
         return recorded
-    try:
-        with conn.transaction():
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    except psycopg.Error as exc:
-        log.info("TimescaleDB not available (%s): PostgreSQL mode", str(exc).strip().splitlines()[0])
+    if wanted == "postgres":
+        log.info("HR_WAREHOUSE_MODE=postgres: PostgreSQL mode")
         return Mode.POSTGRES
+    installed = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
+    if installed is None:
+        if wanted == "timescaledb":
+            raise ModeError(
+                "HR_WAREHOUSE_MODE=timescaledb, but this server has no TimescaleDB extension installed: install "
+                "it (https://docs.timescale.com/self-hosted/latest/install/), or set HR_WAREHOUSE_MODE=postgres"
+            )
+        log.info("TimescaleDB is not installed on this server: PostgreSQL mode")
+        return Mode.POSTGRES
+    preloaded = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+    if preloaded is None or "timescaledb" not in str(preloaded[0]):
+        # Creating the extension now would end the session; say what to change instead.
+        raise ModeError(
+            "TimescaleDB is installed on this server but not preloaded: add "
+            "shared_preload_libraries = 'timescaledb' to postgresql.conf and restart the server, or set "
+            "HR_WAREHOUSE_MODE=postgres to build the warehouse without it (a database keeps that mode)"
+        )
+    with conn.transaction():
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
     log.info("TimescaleDB available: TimescaleDB mode")
     return Mode.TIMESCALEDB
 
@@ -83,3 +114,85 @@ def is_transient(exc: BaseException) -> bool:
         return True  # connection refused or lost before the server said anything
     state = getattr(exc, "sqlstate", None)
     return isinstance(exc, psycopg.Error) and state is not None and state.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
+
+
+class WarehouseError(RuntimeError):
+    """A database operation failed; raised from the driver's error at this boundary only."""
+
+
+class WarehouseUnavailable(WarehouseError):
+    """The database cannot be reached or did not answer in time: worth trying again later."""
+
+
+class WarehouseTimeout(WarehouseUnavailable):
+    """A statement ran into its statement timeout."""
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Driver and pool errors as :class:`WarehouseError`; transient ones as :class:`WarehouseUnavailable`.
+
+    The driver's message is kept on the exception (for the server's log); callers that answer
+    clients say something generic instead.
+    """
+    try:
+        yield
+    except psycopg_pool.PoolTimeout as exc:
+        raise WarehouseUnavailable(f"no database connection available: {exc}") from exc
+    except psycopg.errors.QueryCanceled as exc:
+        raise WarehouseTimeout(f"statement timed out: {exc}") from exc
+    except psycopg.Error as exc:
+        if is_transient(exc):
+            raise WarehouseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        raise WarehouseError(f"{type(exc).__name__}: {exc}") from exc
+
+
+class ConnectionPool:
+    """A pool of warehouse connections (UTC sessions, autocommit), errors translated at the boundary.
+
+    Opened without waiting for the server: a process may start before its database, and the
+    pool connects once the server answers. Each connection is checked before it is handed out,
+    so one the server dropped (a restart) is replaced instead of failing a request.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_size: int,
+        statement_timeout_ms: int | None = None,
+        read_only: bool = False,
+        wait_seconds: float = 5.0,
+        name: str = "hr-warehouse",
+    ) -> None:
+        options = ["-c timezone=UTC"]
+        if statement_timeout_ms is not None:
+            options.append(f"-c statement_timeout={int(statement_timeout_ms)}")
+        if read_only:
+            options.append("-c default_transaction_read_only=on")
+        self._pool = psycopg_pool.ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            name=name,
+            timeout=wait_seconds,
+            check=psycopg_pool.ConnectionPool.check_connection,
+            kwargs={"autocommit": True, "options": " ".join(options), "application_name": name},
+        )
+
+    def open(self) -> None:
+        self._pool.open(wait=False)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @contextmanager
+    def connection(self, wait_seconds: float | None = None) -> Iterator[psycopg.Connection]:
+        """A connection for the block; :class:`WarehouseUnavailable` if none comes within ``wait_seconds``."""
+        with translated_errors(), self._pool.connection(timeout=wait_seconds) as conn:
+            yield conn
+
+    def stats(self) -> dict[str, Any]:
+        """psycopg_pool's figures: pool_size, pool_available, requests_waiting, pool_max, ..."""
+        return {**self._pool.get_stats(), "pool_max": self._pool.max_size}
