@@ -5,6 +5,7 @@
   hr migrate                             apply pending SQL migrations
   hr users add | update | retire | list  the user registry
   hr users import ROSTER.csv             register a study's participants in one go
+  hr users connect | disconnect USER     a google_health user's OAuth grant
   hr setup                               database, migrations, default users, Dagster partitions
   hr backfill --last-days 7              materialise complete days through Dagster (--user, --from/--to)
   hr env                                 shell exports for running `dagster` by hand
@@ -68,6 +69,7 @@ def _warehouse() -> Warehouse:
 @contextmanager
 def _clear_errors() -> Iterator[None]:
     """The project's errors (bad input, database, mode) as one-line command errors, not tracebacks."""
+    from hr_assets.encryption import SecretKeyError
     from hr_assets.localdb import LocalDatabaseError
     from hr_assets.roster import RosterError
     from hr_assets.sources import SourceError
@@ -76,7 +78,16 @@ def _clear_errors() -> Iterator[None]:
     from hr_assets.warehouse.migrations import MigrationError
     from hr_assets.warehouse.users import UserError
 
-    errors = (UserError, SourceError, ApiKeyError, RosterError, WarehouseError, ModeError, MigrationError)
+    errors = (
+        UserError,
+        SourceError,
+        SecretKeyError,
+        ApiKeyError,
+        RosterError,
+        WarehouseError,
+        ModeError,
+        MigrationError,
+    )
     try:
         yield
     except (*errors, LocalDatabaseError) as exc:
@@ -218,6 +229,8 @@ def users_add(
         with _warehouse().connection() as conn:
             user = add_user(conn, new, known_sources=SOURCES.kinds)
     click.echo(f"added {user.id} ({user.timezone}, {user.source}, from {user.start_date})")
+    if user.source == "google_health":
+        click.echo(f"its days load once it is connected: hr users connect {user.id}")
 
 
 @users.command("import")
@@ -295,12 +308,49 @@ def users_update(
 @users.command("retire")
 @click.argument("user_id")
 def users_retire(user_id: str) -> None:
-    """Stop scheduling USER_ID (its data is kept)."""
+    """Stop scheduling USER_ID (its data is kept; a Google Health grant is revoked and deleted)."""
     from hr_assets.warehouse.users import retire_user
 
     with _clear_errors(), _warehouse().connection() as conn:
         retire_user(conn, user_id)
     click.echo(f"retired {user_id}")
+    _disconnect(user_id)
+
+
+def _disconnect(user_id: str) -> str | None:
+    from hr_assets.sources.google_oauth import disconnect_user
+
+    with _clear_errors():
+        outcome = disconnect_user(_warehouse_url(), user_id)
+    said = {
+        "revoked": "revoked at Google",
+        "already invalid": "Google had already invalidated it",
+        "not decryptable": "not readable with the current key, so not revoked: remove hr-pipeline's access "
+        "in the Google account's security settings",
+    }
+    if outcome is not None:
+        click.echo(f"deleted {user_id}'s Google Health grant ({said[outcome]})")
+    return outcome
+
+
+@users.command("connect")
+@click.argument("user_id")
+@click.option("--no-browser", is_flag=True, help="Only print the consent URL (a headless machine).")
+def users_connect(user_id: str, no_browser: bool) -> None:
+    """Connect the google_health user USER_ID to the Google Health API (OAuth consent in a browser)."""
+    from hr_assets.sources.google_oauth import connect_user
+
+    with _clear_errors():
+        connect_user(_warehouse_url(), user_id, echo=click.echo, open_browser=not no_browser)
+    click.echo(f"connected {user_id}; its days load with the nightly schedule and backfills")
+
+
+@users.command("disconnect")
+@click.argument("user_id")
+def users_disconnect(user_id: str) -> None:
+    """Revoke USER_ID's Google Health grant at Google and delete it here (its data is kept)."""
+    if _disconnect(user_id) is None:
+        click.echo(f"{user_id} has no Google Health grant")
 
 
 @users.command("list")

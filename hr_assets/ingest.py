@@ -19,7 +19,7 @@ from datetime import date, datetime
 import psycopg
 
 from hr_assets.quality import CheckOutcome
-from hr_assets.sources import PayloadKind, SourceError, SourceRegistry
+from hr_assets.sources import PayloadKind, SourceError, SourceRegistry, TransientSourceError
 from hr_assets.transform import ParsedIntraday, ParsedSummary, PayloadError, parse_intraday, parse_summary
 from hr_assets.user_day import UserDay
 from hr_assets.warehouse.db import Warehouse, WarehouseError, WarehouseUnavailable, translated_errors
@@ -105,6 +105,8 @@ def _prepare(
         return _Prepared(user_id, day, "", error=f"no user {user_id!r} in the registry (hr users add {user_id} ...)")
     try:
         payloads = sources[user.source].fetch_day(user.profile(), day, only=payload)
+    except TransientSourceError:
+        raise  # the run's retry policy takes it from here, as for transient database errors
     except SourceError as exc:
         return _Prepared(user_id, day, user.source, error=f"source {user.source}: {exc}")
     origin = f"{user.source}:{payloads.origin}" if payloads.origin else user.source

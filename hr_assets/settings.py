@@ -115,6 +115,30 @@ class HrSettings(BaseSettings):
             raise ValueError("HR_API_CORS_ORIGINS lists origins by name; '*' is not accepted")
         return origins
 
+    google_client_id: str | None = Field(
+        default=None, description="OAuth client id of the operator's Google Cloud project (source google_health)."
+    )
+    google_client_secret: SecretStr | None = Field(
+        default=None, description="OAuth client secret belonging to HR_GOOGLE_CLIENT_ID."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key encrypting stored refresh tokens. Unset: a key file created 0600 under HR_HOME.",
+    )
+    # Google's documented endpoints; tests point them at a local fake.
+    google_health_api_url: str = Field(
+        default="https://health.googleapis.com", description="Base URL of the Google Health API (v4 paths)."
+    )
+    google_authorize_url: str = Field(
+        default="https://accounts.google.com/o/oauth2/v2/auth", description="Google's OAuth 2.0 authorization page."
+    )
+    google_token_url: str = Field(
+        default="https://oauth2.googleapis.com/token", description="Google's OAuth 2.0 token endpoint."
+    )
+    google_revoke_url: str = Field(
+        default="https://oauth2.googleapis.com/revoke", description="Google's OAuth 2.0 revocation endpoint."
+    )
+
     @field_validator("home", "dagster_home")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:

@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hr_assets.sources.base import DateRange, DayPayloads, PayloadKind, Source, SourceError, UserProfile
+from hr_assets.sources.base import (
+    DateRange,
+    DayPayloads,
+    PayloadKind,
+    Source,
+    SourceError,
+    TransientSourceError,
+    UserProfile,
+)
 from hr_assets.sources.fitbit_export import FitbitExportSource
+from hr_assets.sources.google_health import GoogleHealthSource
 from hr_assets.sources.simulator import SimulatorSource
 
 
@@ -37,7 +46,7 @@ class SourceRegistry:
         return SourceRegistry([*self._by_kind.values(), *sources])
 
 
-SOURCES = SourceRegistry([SimulatorSource(), FitbitExportSource()])
+SOURCES = SourceRegistry([SimulatorSource(), FitbitExportSource(), GoogleHealthSource()])
 
 
 __all__ = [
@@ -48,5 +57,6 @@ __all__ = [
     "Source",
     "SourceError",
     "SourceRegistry",
+    "TransientSourceError",
     "UserProfile",
 ]

@@ -29,6 +29,13 @@ class SourceError(RuntimeError):
     """A source could not produce a day's payloads (unreadable file, bad settings, ...)."""
 
 
+class TransientSourceError(SourceError):
+    """A source failed in a way that retrying later may fix (rate limited, the service down).
+
+    The loader lets it through to the run's retry policy instead of failing the partition for good.
+    """
+
+
 @dataclass(frozen=True)
 class UserProfile:
     """What a source needs to know about a user (a row of the ``users`` table)."""

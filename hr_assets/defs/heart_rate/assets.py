@@ -31,7 +31,7 @@ from hr_assets.defs.heart_rate.partitions import user_day_partitions
 from hr_assets.ingest import IngestReport, Inspector, changed_windows, ingest
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
-from hr_assets.sources import PayloadKind, SourceRegistry
+from hr_assets.sources import PayloadKind, SourceRegistry, TransientSourceError
 from hr_assets.user_day import UserDay, parse_keys
 from hr_assets.warehouse.aggregates import LEVELS, AggregateLevel, refresh
 from hr_assets.warehouse.db import Mode, WarehouseError, WarehouseUnavailable
@@ -63,10 +63,10 @@ _partitioned: dict[str, Any] = {
 
 @contextmanager
 def _data_errors_are_final() -> Iterator[None]:
-    """Let transient database errors through to the retry policy; anything else fails for good."""
+    """Let transient database and source errors through to the retry policy; anything else fails for good."""
     try:
         yield
-    except (dg.Failure, WarehouseUnavailable):
+    except (dg.Failure, WarehouseUnavailable, TransientSourceError):
         raise
     except Exception as exc:
         raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc

@@ -10,6 +10,7 @@ from hr_assets.defs.heart_rate.jobs import hr_partition_job
 from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
 from hr_assets.planning import history_due, history_ranges, partition_changes
 from hr_assets.resources import WarehouseResource
+from hr_assets.sources.google_oauth import not_connected
 from hr_assets.warehouse.status import loaded_days
 from hr_assets.warehouse.users import list_users
 
@@ -33,6 +34,8 @@ def users_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResour
     now = datetime.now(UTC)
     with warehouse.connection() as conn:
         active = list_users(conn)
+        # A google_health user's history waits for `hr users connect`: asked for before, every day would fail.
+        unconnected = not_connected(conn, active)
     present = context.instance.get_dynamic_partitions(USERS_PARTITION_NAME)
     added, removed = partition_changes(active, present, now)
     partition_requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
@@ -41,7 +44,8 @@ def users_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResour
     if removed:
         partition_requests.append(dg.DeleteDynamicPartitionsRequest(USERS_PARTITION_NAME, removed))
         context.log.info(f"users partitions removed: {', '.join(removed)}")
-    due, cursor = history_due(active, json.loads(context.cursor) if context.cursor else {}, now)
+    ready = [user for user in active if user.id not in unconnected]
+    due, cursor = history_due(ready, json.loads(context.cursor) if context.cursor else {}, now)
     requests: list[dg.RunRequest] = []
     if due:
         with warehouse.connection() as conn:

@@ -1,0 +1,1 @@
+SELECT refresh_token_encrypted, scopes, connected_at FROM google_health_tokens WHERE user_id = %(user_id)s
