@@ -117,7 +117,9 @@ def test_owner_role_migrated_loaded_and_owns_the_warehouse(deployment: Provision
 
 def test_dagster_storage_lives_in_its_own_database_owned_by_its_role(deployment: Provisioned) -> None:
     with psycopg.connect(deployment.dagster_url) as conn:
-        tables = dict(conn.execute("SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public'").fetchall())
+        tables = dict(
+            conn.execute("SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public'").fetchall()
+        )
         runs = conn.execute("SELECT count(*) FROM runs").fetchone()
     assert {"runs", "event_logs", "instigators"} <= set(tables)
     assert set(tables.values()) == {"dagster"}
