@@ -85,7 +85,8 @@ def test_the_key_check_rejects_an_invented_key() -> None:
 def test_kubernetes_objects_in_the_values_are_valid_where_the_chart_puts_them(path: str, kind: str, value: Any) -> None:
     where, field = POD_PARTS[kind]
     container: dict[str, Any] = {"name": "c", "image": "registry.example.com/hr-pipeline:0.1.0"}
-    pod: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [container]}}
+    pod: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}
+    pod["spec"] = {"containers": [container]}
     if field == "envFrom":
         container["envFrom"] = [{"secretRef": item} for item in value]
     elif where == "container":
