@@ -25,10 +25,11 @@ $(VENV)/.synced: pyproject.toml uv.lock Makefile | $(UV)
 
 install: $(VENV)/.synced
 
+# The API runs without keys here (loopback only) unless HR_API_AUTH says otherwise.
 run: install
 	$(HR) setup
 	$(HR) backfill --last-days 7
-	$(HR) serve
+	HR_API_AUTH=$${HR_API_AUTH:-off} $(HR) serve
 
 test: install
 	$(VENV)/bin/python -m pytest
