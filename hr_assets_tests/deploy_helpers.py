@@ -10,6 +10,9 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,3 +134,60 @@ def init_script_env(admin_url: str, warehouse_db: str, dagster_db: str, password
 
 def run_init_script(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["bash", str(INIT_SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
+
+
+TIMESCALE_URL = os.environ.get("HR_TEST_TIMESCALE_URL", "")
+
+
+def service_command(service: str, host: str, port: int) -> list[str]:
+    """A compose service's command, listening on ``host:port`` instead of the container's address."""
+    command = list(compose()["services"][service]["command"])
+    flags = ("-h", "--host"), ("-p", "--port")
+    for names, value in zip(flags, (host, str(port)), strict=True):
+        [flag] = [name for name in names if name in command]
+        command[command.index(flag) + 1] = value
+    command[0] = str(VENV_BIN / command[0])
+    return command
+
+
+# --- servers the tests start ------------------------------------------------------------------
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start a server with its output in ``log`` (a pipe nobody reads would block a chatty one)."""
+    with log.open("wb") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_for(ready: Callable[[], bool], process: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+    """Until ``ready()``; fail with the server's output if it exits or does not get ready in time."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None:
+            pytest.fail(f"{process.args} exited {process.returncode}:\n{log.read_text(errors='replace')}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{process.args} not ready within {timeout} s:\n{log.read_text(errors='replace')}")
+        time.sleep(0.5)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def answers(url: str, token: str | None = None) -> bool:
+    """Whether ``url`` answers 2xx now."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return bool(200 <= response.status < 300)
+    except OSError:
+        return False
+
+
+def command_passes(command: list[str], env: dict[str, str]) -> Callable[[], bool]:
+    return lambda: subprocess.run(command, env=env, capture_output=True, timeout=60).returncode == 0

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hr_assets_tests.deploy_helpers import MONITORING
+from hr_assets_tests.deploy_helpers import MONITORING, load_yaml
 
 PROMETHEUS_DIR = MONITORING / "prometheus"
+PROMETHEUS_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
+ALERTMANAGER_CONFIG = MONITORING / "alertmanager" / "alertmanager.yml"
+ALERTMANAGER_SECRET = "/run/secrets/alertmanager_slack_url"
 ALERTS = PROMETHEUS_DIR / "alerts.yml"
 DASHBOARDS = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
 EXPORTER_QUERIES = MONITORING / "postgres-exporter" / "queries.yaml"
@@ -110,3 +114,34 @@ def used_series() -> dict[str, list[str]]:
         for name in series_names(expression.expr):
             used.setdefault(name, []).append(expression.where)
     return used
+
+
+def prometheus_config_with(tmp_path: Path, targets: dict[str, str], key_file: Path) -> Path:
+    """The repository's prometheus.yml, its rules beside it, with the scrape targets and the key
+    file moved to where a test runs them; nothing else changes."""
+    config = load_yaml(PROMETHEUS_CONFIG)
+    for job in config["scrape_configs"]:
+        if job["job_name"] in targets:
+            job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+        if "authorization" in job:
+            job["authorization"]["credentials_file"] = str(key_file)
+    alertmanager = targets.get("alertmanager", "127.0.0.1:9")
+    config["alerting"]["alertmanagers"][0]["static_configs"] = [{"targets": [alertmanager]}]
+    shutil.copyfile(ALERTS, tmp_path / ALERTS.name)
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def alertmanager_config_with(home: Path, slack_url: str) -> Path:
+    """The repository's alertmanager.yml reading its Slack URL from a file in ``home``, not /run/secrets."""
+    (home / "slack_url").write_text(slack_url + "\n")
+    path = home / "alertmanager.yml"
+    path.write_text(ALERTMANAGER_CONFIG.read_text().replace(ALERTMANAGER_SECRET, str(home / "slack_url")))
+    return path
+
+
+def alertmanager_command(binary: str, config: Path, home: Path, port: int) -> list[str]:
+    """The flags compose runs Alertmanager with, on loopback and ``home``."""
+    return [binary, f"--config.file={config}", f"--storage.path={home / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]

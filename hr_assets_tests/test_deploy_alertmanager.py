@@ -8,8 +8,6 @@ incoming-webhook endpoint would get (a POST of JSON with ``attachments``).
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import threading
 import time
 import urllib.request
@@ -22,10 +20,9 @@ import pytest
 
 from hr_assets import localdb
 from hr_assets.alerts import ALERTMANAGER_ALERTS_PATH, AlertResource, alertmanager_alerts
-from hr_assets_tests.deploy_helpers import MONITORING, compose, debian_tool
+from hr_assets_tests.deploy_helpers import answers, clean_env, compose, debian_tool, start, stop, wait_for
+from hr_assets_tests.monitoring_config import alertmanager_command, alertmanager_config_with
 
-CONFIG = MONITORING / "alertmanager" / "alertmanager.yml"
-SECRET_FILE = "/run/secrets/alertmanager_slack_url"
 # Longer than the Dagster route's group_wait (10 s), with room for a busy machine.
 DELIVERY_TIMEOUT_S = 60
 
@@ -61,33 +58,16 @@ def slack() -> Iterator[SlackReceiver]:
 def alertmanager(slack: SlackReceiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = debian_tool("prometheus-alertmanager", "prometheus-alertmanager")
     home = tmp_path_factory.mktemp("alertmanager")
-    (home / "slack_url").write_text(slack.url + "\n")
-    # The shipped configuration; only the secret's path differs (compose mounts it under /run/secrets).
-    (home / "alertmanager.yml").write_text(CONFIG.read_text().replace(SECRET_FILE, str(home / "slack_url")))
     port = localdb.free_port()
-    log = (home / "alertmanager.log").open("w")
-    process = subprocess.Popen(
-        [binary, f"--config.file={home / 'alertmanager.yml'}", f"--storage.path={home / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    config = alertmanager_config_with(home, slack.url)
+    log = home / "alertmanager.log"
+    process = start(alertmanager_command(binary, config, home, port), clean_env(), log)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"alertmanager did not start:\n{(home / 'alertmanager.log').read_text()}")
-                time.sleep(0.2)
+        wait_for(lambda: answers(f"{url}/-/ready"), process, log, timeout=30)
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
-        shutil.rmtree(home / "data", ignore_errors=True)
+        stop(process)
 
 
 def _alerts(url: str) -> list[dict[str, Any]]:

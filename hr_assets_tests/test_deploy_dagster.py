@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,18 @@ import yaml
 
 from hr_assets import localdb
 from hr_assets_tests.conftest import create_database, drop_database
-from hr_assets_tests.deploy_helpers import COMPOSE_WORKSPACE, ROOT, VENV_BIN, clean_env, compose
-
-STARTUP_TIMEOUT_S = 120
+from hr_assets_tests.deploy_helpers import (
+    COMPOSE_WORKSPACE,
+    ROOT,
+    VENV_BIN,
+    clean_env,
+    command_passes,
+    compose,
+    service_command,
+    start,
+    stop,
+    wait_for,
+)
 
 
 @dataclass(frozen=True)
@@ -31,47 +39,12 @@ class CodeServer:
     home: Path
 
 
-def _service_command(service: str, host: str, port: int) -> list[str]:
-    """A compose service's command, listening on ``host:port`` instead of the container's address."""
-    command = list(compose()["services"][service]["command"])
-    command[command.index("-h") + 1] = host
-    command[command.index("-p") + 1] = str(port)
-    command[0] = str(VENV_BIN / command[0])
-    return command
-
-
 def _healthcheck(service: str, port: int, default_port: int) -> list[str]:
     test = compose()["services"][service]["healthcheck"]["test"][1:]
     test = [part.replace(f":{default_port}/", f":{port}/") for part in test]
     if "-p" in test:
         test[test.index("-p") + 1] = str(port)
     return [str(VENV_BIN / test[0]), *test[1:]]
-
-
-def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[str]:
-    # Output to a file: a pipe nobody reads would block a chatty server.
-    with log.open("w") as out:
-        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_healthy(check: list[str], env: dict[str, str], server: subprocess.Popen[str], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"{server.args} exited {server.returncode}:\n{log.read_text()}")
-        if subprocess.run(check, env=env, capture_output=True, timeout=60).returncode == 0:
-            return
-        time.sleep(1)
-    pytest.fail(f"{' '.join(check)} did not pass within {STARTUP_TIMEOUT_S} s")
-
-
-def _stop(server: subprocess.Popen[str]) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
 
 
 def _workspace_at(path: Path, port: int) -> Path:
@@ -98,12 +71,12 @@ def code_server(
     )
     port = localdb.free_port()
     log = home / "code-server.log"
-    server = _start(_service_command("dagster-code", "127.0.0.1", port), env, log)
+    server = start(service_command("dagster-code", "127.0.0.1", port), env, log)
     try:
-        _wait_healthy(_healthcheck("dagster-code", port, 4000), env, server, log)
+        wait_for(command_passes(_healthcheck("dagster-code", port, 4000), env), server, log)
         yield CodeServer(port, env, home)
     finally:
-        _stop(server)
+        stop(server)
         drop_database(pg_server, "hr_compose_warehouse")
         drop_database(pg_server, "hr_compose_dagster")
 
@@ -137,13 +110,13 @@ def test_validation_fails_when_the_workspace_points_at_no_code_location(code_ser
 def test_webserver_on_the_compose_workspace_passes_its_healthcheck(code_server: CodeServer) -> None:
     workspace = _workspace_at(code_server.home / "webserver.yaml", code_server.port)
     port = localdb.free_port()
-    command = _service_command("dagster-webserver", "127.0.0.1", port)
+    command = service_command("dagster-webserver", "127.0.0.1", port)
     command[command.index("-w") + 1] = str(workspace)
     # Only the storage setting, as compose gives it.
     env = {key: value for key, value in code_server.env.items() if not key.startswith("HR_DATABASE")}
     log = code_server.home / "webserver.log"
-    server = _start(command, env, log)
+    server = start(command, env, log)
     try:
-        _wait_healthy(_healthcheck("dagster-webserver", port, 3000), env, server, log)
+        wait_for(command_passes(_healthcheck("dagster-webserver", port, 3000), env), server, log)
     finally:
-        _stop(server)
+        stop(server)

@@ -18,25 +18,26 @@ import yaml
 
 from hr_assets_tests.deploy_helpers import MONITORING, compose, debian_tool, load_yaml
 from hr_assets_tests.monitoring_config import (
+    ALERTMANAGER_CONFIG,
     ALERTS,
     API_SERIES,
     DASHBOARDS,
     EXPORTER_BUILTIN_SERIES,
     EXPORTER_QUERIES,
+    PROMETHEUS_CONFIG,
     PROMETHEUS_DIR,
     PROMETHEUS_SERIES,
     alert_expressions,
     dashboard,
     exporter_series,
     panel_expressions,
+    prometheus_config_with,
     series_names,
     used_series,
     with_grafana_variables_filled,
 )
 
-PROMETHEUS_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
 ALERTS_TEST = PROMETHEUS_DIR / "alerts_test.yml"
-ALERTMANAGER_CONFIG = MONITORING / "alertmanager" / "alertmanager.yml"
 DATASOURCES = MONITORING / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 DASHBOARD_PROVIDERS = MONITORING / "grafana" / "provisioning" / "dashboards" / "hr-pipeline.yml"
 # The alerts the deployment promises, by what they watch.
@@ -60,23 +61,6 @@ def _tool(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProce
 
 def _rules() -> list[dict[str, Any]]:
     return [rule for group in load_yaml(ALERTS)["groups"] for rule in group["rules"]]
-
-
-def prometheus_config_with(tmp_path: Path, targets: dict[str, str], key_file: Path) -> Path:
-    """The repository's prometheus.yml, its rules beside it, with the scrape targets and the key
-    file moved to where a test runs them; nothing else changes."""
-    config = load_yaml(PROMETHEUS_CONFIG)
-    for job in config["scrape_configs"]:
-        if job["job_name"] in targets:
-            job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
-        if "authorization" in job:
-            job["authorization"]["credentials_file"] = str(key_file)
-    alertmanager = targets.get("alertmanager", "127.0.0.1:9")
-    config["alerting"]["alertmanagers"][0]["static_configs"] = [{"targets": [alertmanager]}]
-    shutil.copyfile(ALERTS, tmp_path / ALERTS.name)
-    path = tmp_path / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 # --- Prometheus ------------------------------------------------------------------------------------
