@@ -5,24 +5,21 @@ docker compose runs it. Once per test session and kind of server.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from hr_assets_tests.deploy_helpers import (
-    ROOT,
     TIMESCALE_URL,
     VENV_BIN,
     Provisioned,
-    clean_env,
     init_script_env,
     new_passwords,
+    pipeline_env,
     run,
     run_init_script,
 )
@@ -32,19 +29,6 @@ def _drop_databases(admin_url: str, *names: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for name in names:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def _hr_env(deployment: Provisioned, home: Path) -> dict[str, str]:
-    """What compose gives the migrate service and the code location: owner role, Dagster's own database."""
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    return clean_env(
-        HR_DATABASE_URL=deployment.owner_url,
-        HR_DAGSTER_STORAGE_URL=deployment.dagster_url,
-        DAGSTER_HOME=str(dagster_home),
-        HR_HOME=str(home / "hr"),
-    )
 
 
 @pytest.fixture(
@@ -73,7 +57,7 @@ def deployment(
             done = run_init_script(env)
             assert done.returncode == 0, f"init script, {attempt}:\n{done.stdout}\n{done.stderr}"
         hr = str(VENV_BIN / "hr")
-        hr_env = _hr_env(provisioned, tmp_path_factory.mktemp("deploy-home"))
+        hr_env = pipeline_env(provisioned, tmp_path_factory.mktemp("deploy-home"))
         setup = run([hr, "setup", "--no-default-users"], hr_env)
         assert f"{request.param} mode" in setup
         start = (date.today() - timedelta(days=3)).isoformat()

@@ -110,6 +110,19 @@ class Provisioned:
         return self.url("dagster", self.dagster_db)
 
 
+def pipeline_env(deployment: Provisioned, home: Path) -> dict[str, str]:
+    """What compose gives the migrate service and the code location: owner role, Dagster's own database."""
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    return clean_env(
+        HR_DATABASE_URL=deployment.owner_url,
+        HR_DAGSTER_STORAGE_URL=deployment.dagster_url,
+        DAGSTER_HOME=str(dagster_home),
+        HR_HOME=str(home / "hr"),
+    )
+
+
 def new_passwords() -> dict[str, str]:
     return {role: secrets.token_urlsafe(18) for role in ROLE_PASSWORD_VARIABLES}
 
