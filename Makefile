@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # the image) every process would otherwise compile Dagster's ~1,000 modules again, ~1 s each start.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: run test stop install lint bench-ingest clean
+.PHONY: run test stop install lint bench-ingest bench-api clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -45,6 +45,9 @@ lint: install
 
 bench-ingest: install
 	$(VENV)/bin/python bench/ingest.py $(ARGS)
+
+bench-api: install
+	$(VENV)/bin/python bench/api.py $(ARGS)
 
 clean: stop
 	rm -rf .hr $(VENV)
