@@ -174,6 +174,7 @@ def test_each_service_gets_only_the_database_role_it_needs() -> None:
     for name in PIPELINE_SERVICES:
         env = _environment(name)
         assert env["HR_DATABASE_URL"].startswith("postgresql://hr_owner:"), name
+        assert env["HR_WAREHOUSE_MODE"] == "timescaledb", name
         assert env["HR_DAGSTER_STORAGE_URL"].startswith("postgresql+psycopg2://dagster:"), name
         assert env["HR_DAGSTER_STORAGE_URL"].endswith("@timescaledb:5432/dagster"), name
     for name in DAGSTER_SERVICES:
