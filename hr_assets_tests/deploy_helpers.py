@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from hr_assets import localdb
 
@@ -96,6 +96,9 @@ class Provisioned:
         server = conninfo_to_dict(self.admin_url)
         host, port = server.get("host", "127.0.0.1"), server.get("port", 5432)
         return f"postgresql://{role}:{self.passwords[role]}@{host}:{port}/{database or self.warehouse_db}"
+
+    def url_as_admin(self, database: str) -> str:
+        return make_conninfo(self.admin_url, dbname=database)
 
     @property
     def owner_url(self) -> str:
