@@ -34,7 +34,7 @@ ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PATH=/opt/venv/bin:$PATH \
 RUN groupadd --system --gid 10001 hr \
     && useradd --system --no-log-init --uid 10001 --gid hr --home-dir /var/lib/hr --shell /usr/sbin/nologin hr \
     && mkdir -p /opt/dagster/storage /var/lib/hr \
-    && chown hr:hr /opt/dagster/storage /var/lib/hr
+    && chown hr:hr /opt/dagster /opt/dagster/storage /var/lib/hr
 COPY --from=build /opt/venv /opt/venv
 COPY --from=web /web/dist /opt/hr/web
 # The instance configuration, and the workspace that points the webserver and daemon at the
