@@ -81,30 +81,25 @@ def code_server(
         drop_database(pg_server, "hr_compose_dagster")
 
 
-def test_compose_workspace_validates_against_the_running_code_location(code_server: CodeServer) -> None:
-    workspace = _workspace_at(code_server.home / "workspace.yaml", code_server.port)
-    done = subprocess.run(
+def _validate(code_server: CodeServer, workspace: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [str(VENV_BIN / "dagster"), "definitions", "validate", "-w", str(workspace)],
         env=code_server.env,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_compose_workspace_validates_against_the_running_code_location(code_server: CodeServer) -> None:
+    done = _validate(code_server, _workspace_at(code_server.home / "workspace.yaml", code_server.port))
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "hr_assets" in output and "Validation successful" in output
 
 
 def test_validation_fails_when_the_workspace_points_at_no_code_location(code_server: CodeServer) -> None:
-    workspace = _workspace_at(code_server.home / "nowhere.yaml", localdb.free_port())
-    done = subprocess.run(
-        [str(VENV_BIN / "dagster"), "definitions", "validate", "-w", str(workspace)],
-        env=code_server.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode != 0
+    assert _validate(code_server, _workspace_at(code_server.home / "nowhere.yaml", localdb.free_port())).returncode != 0
 
 
 def test_webserver_on_the_compose_workspace_passes_its_healthcheck(code_server: CodeServer) -> None:
