@@ -32,6 +32,7 @@ run: install
 	HR_API_AUTH=$${HR_API_AUTH:-off} $(HR) serve
 
 test: install
+	@bash monitoring/install-tools.sh
 	$(VENV)/bin/python -m pytest
 
 stop:

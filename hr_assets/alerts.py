@@ -2,7 +2,9 @@
 
 The message carries ``text`` (what Slack, Mattermost and Teams incoming webhooks display)
 next to structured fields (``event``, ``severity``, ``job``, ``run_id``, ``details``) for
-receivers that route on them, such as an Alertmanager webhook adapter or an HTTP log.
+receivers that route on them, such as an HTTP log. A URL ending in Alertmanager's
+``/api/v2/alerts`` gets the message as an Alertmanager alert instead (labels to route and
+group on, annotations to show), so Dagster's failures join Prometheus' alerts there.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -20,12 +24,48 @@ from hr_assets.settings import get_settings
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 10
+ALERTMANAGER_ALERTS_PATH = "/api/v2/alerts"
+# A failed run is an event: Alertmanager cannot see it end, so a posted alert resolves after a day.
+ALERTMANAGER_ALERT_LIFETIME = timedelta(hours=24)
+# Fields short and stable enough to route and group on; the others become annotations.
+_ALERTMANAGER_LABELS = ("job", "run_id", "partition", "check", "asset")
+_SEVERITY_LABELS = {"error": "critical", "warn": "warning"}
+
+
+def alertmanager_alerts(message: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """``message`` as the body of Alertmanager's ``POST /api/v2/alerts``: one alert named after the
+    event (``run_failed`` -> ``DagsterRunFailed``), labelled ``source="dagster"``."""
+    event = str(message.get("event", "alert"))
+    labels = {
+        "alertname": "Dagster" + "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", event) if part),
+        "source": "dagster",
+        "severity": _SEVERITY_LABELS.get(str(message.get("severity")), "warning"),
+    }
+    labels.update({key: str(message[key]) for key in _ALERTMANAGER_LABELS if message.get(key) not in (None, "")})
+    details = {k: v for k, v in message.items() if k not in {"event", "severity", "text", *_ALERTMANAGER_LABELS}}
+    annotations = {"summary": str(message.get("text", event))}
+    if message.get("error"):
+        annotations["description"] = str(message["error"])
+    if details:
+        annotations["details"] = json.dumps(details, default=str)
+    return [
+        {
+            "labels": labels,
+            "annotations": annotations,
+            "startsAt": now.isoformat(),
+            "endsAt": (now + ALERTMANAGER_ALERT_LIFETIME).isoformat(),
+        }
+    ]
 
 
 def post_alert(url: str, message: dict[str, Any]) -> bool:
     """POST ``message`` as JSON; return whether the receiver accepted it. Never raises."""
-    body = json.dumps({"source": "hr-pipeline", **message}, default=str).encode()
     try:
+        if urllib.parse.urlsplit(url).path.rstrip("/").endswith(ALERTMANAGER_ALERTS_PATH):
+            payload: Any = alertmanager_alerts(message, datetime.now(UTC))
+        else:
+            payload = {"source": "hr-pipeline", **message}
+        body = json.dumps(payload, default=str).encode()
         request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             return bool(200 <= response.status < 300)

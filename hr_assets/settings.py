@@ -15,7 +15,10 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SQL_DIR = PROJECT_ROOT / "sql"
+# A wheel carries the repository's sql/ inside the package (pyproject.toml's force-include); a
+# checkout (an editable install) has only the top-level folder.
+PACKAGED_SQL_DIR = Path(__file__).resolve().parent / "sql"
+SQL_DIR = PACKAGED_SQL_DIR if PACKAGED_SQL_DIR.is_dir() else PROJECT_ROOT / "sql"
 
 
 class HrSettings(BaseSettings):

@@ -83,6 +83,11 @@ def detect_mode(conn: psycopg.Connection, wanted: str | None = None) -> Mode:
             )
         log.info("TimescaleDB is not installed on this server: PostgreSQL mode")
         return Mode.POSTGRES
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+        # Created by an administrator beforehand (docker/initdb does, a managed service does): the
+        # owner role migrating it need not be a superuser, and may not read shared_preload_libraries.
+        log.info("TimescaleDB extension present: TimescaleDB mode")
+        return Mode.TIMESCALEDB
     preloaded = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
     if preloaded is None or "timescaledb" not in str(preloaded[0]):
         # Creating the extension now would end the session; say what to change instead.
