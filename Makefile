@@ -52,10 +52,11 @@ web-test:
 	@if problem=$$($(WEB_TOOLCHAIN) node); then $(MAKE) --no-print-directory $(WEB_BUILT) && cd web && npm test; \
 	else echo "*** SKIPPED the dashboard's unit tests and build (the browser tests skip too): $$problem"; fi
 
+# The API runs without keys here (loopback only) unless HR_API_AUTH says otherwise.
 run: install web
 	$(HR) setup
 	$(HR) backfill --last-days 7
-	$(HR) serve
+	HR_API_AUTH=$${HR_API_AUTH:-off} $(HR) serve
 
 test: install web-test
 	$(VENV)/bin/python -m pytest

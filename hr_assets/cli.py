@@ -8,7 +8,9 @@
   hr backfill --last-days 7              materialise recent complete days through Dagster
   hr env                                 shell exports for running `dagster` by hand
   hr dagster ARGS...                     the dagster CLI with this project's settings
-  hr serve                               the Dagster webserver and daemon on 127.0.0.1
+  hr serve                               the Dagster webserver and daemon, and the API, on 127.0.0.1
+  hr api                                 the query API (and dashboard) alone
+  hr api-keys create | list | revoke     bearer keys of the API
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import logging
 import os
 import shlex
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,8 @@ DEFAULT_USERS: tuple[dict[str, Any], ...] = (
     {"id": "user2", "seed": 37, "timezone": "America/New_York"},
 )
 DEFAULT_WEB_PORT = 3000
+# How long `hr serve` gives Dagster and the API to stop after Ctrl-C.
+SHUTDOWN_SECONDS = 20
 # Dagster writes the materializations of a partition range in batches of this many events
 # instead of one statement each. Opt-in in Dagster; measured with this project's instance, a
 # 60-partition CLI backfill took 10.8 s with it and 13.1 s without (bench/ingest.py's
@@ -477,15 +484,131 @@ def dagster(args: tuple[str, ...]) -> None:
     type=int,
     default=DEFAULT_WEB_PORT,
     show_default=True,
-    help="Preferred port (a free one is used if taken).",
+    help="Preferred port of the Dagster UI (a free one is used if taken).",
 )
-def serve(port: int) -> None:
-    """Run the Dagster webserver and daemon on 127.0.0.1 until interrupted."""
-    env = dagster_env()
+@click.option("--api-port", type=int, help="Preferred port of the API (default HR_API_PORT, 8000).")
+def serve(port: int, api_port: int | None) -> None:
+    """Run the Dagster webserver and daemon, and the query API, on 127.0.0.1 until interrupted."""
+    env = {**os.environ, **dagster_env()}
     port = localdb.free_port(port)
-    click.echo(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops it; `make stop` stops the database)")
-    os.execve(
-        str(Path(sys.executable).parent / "dagster"),
-        ["dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        {**os.environ, **env},
-    )
+    api_port = localdb.free_port(api_port or _settings().api_port)
+    bin_dir = Path(sys.executable).parent
+    dagster = [str(bin_dir / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1"]
+    children = [
+        subprocess.Popen([*dagster, "-p", str(port)], env=env),
+        subprocess.Popen([str(bin_dir / "hr"), "api", "--host", "127.0.0.1", "--port", str(api_port)], env=env),
+    ]
+    click.echo(f"Dagster UI: http://127.0.0.1:{port}")
+    click.echo(f"API:        http://127.0.0.1:{api_port}  (docs /docs, dashboard /app/)")
+    click.echo("Ctrl-C stops both; `make stop` stops the database")
+    _supervise(children)
+
+
+def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
+    """Wait until one child ends or Ctrl-C; then stop the others and exit with the first one's status."""
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=SHUTDOWN_SECONDS)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    failed = [child.returncode for child in children if child.returncode not in (0, -signal.SIGINT, None)]
+    if failed:
+        raise SystemExit(failed[0])
+
+
+# --- the query API --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default HR_API_HOST, 127.0.0.1).")
+@click.option("--port", type=int, help="Preferred port (default HR_API_PORT, 8000; a free one if taken).")
+def api(host: str | None, port: int | None) -> None:
+    """Run the query API (and the dashboard under /app/) until interrupted."""
+    import uvicorn
+
+    from hr_api.auth import is_loopback
+    from hr_api.main import create_app, resolve_api_database_url
+
+    settings = _settings()
+    host = host or settings.api_host
+    if settings.api_auth == "off" and not is_loopback(host):
+        raise click.ClickException(
+            f"HR_API_AUTH=off serves everyone's heart rate without a key: allowed only on loopback, not {host}. "
+            "Set HR_API_AUTH=keys and make keys with `hr api-keys create`."
+        )
+    port = localdb.free_port(port or settings.api_port) if is_loopback(host) else (port or settings.api_port)
+    app = create_app(settings, database_url=resolve_api_database_url(settings))
+    click.echo(f"hr api on http://{host}:{port} (auth {settings.api_auth})")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@main.group("api-keys")
+def api_keys() -> None:
+    """Bearer keys of the query API (only a hash is stored)."""
+
+
+@api_keys.command("create")
+@click.option("--user", "user_ids", multiple=True, help="A user the key may read (repeatable).")
+@click.option("--all", "all_users", is_flag=True, help="Every user (and /metrics).")
+@click.option("--metrics", is_flag=True, help="May read /metrics.")
+@click.option("--name", default="", help="What the key is for (shown by list).")
+def api_keys_create(user_ids: tuple[str, ...], all_users: bool, metrics: bool, name: str) -> None:
+    """Make a key and print it once."""
+    from hr_assets.warehouse.api_keys import ApiKeyError, create_key
+    from hr_assets.warehouse.db import connection
+    from hr_assets.warehouse.users import list_users
+
+    with connection(_warehouse_url()) as conn:
+        registered = {u.id for u in list_users(conn, include_retired=True)}
+        try:
+            key, secret = create_key(
+                conn,
+                name=name or (", ".join(user_ids) if user_ids else "all" if all_users else "metrics"),
+                user_ids=list(user_ids),
+                all_users=all_users,
+                metrics=metrics,
+                registered=registered,
+            )
+        except ApiKeyError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"key {key.id} ({key.name}); shown once, keep it somewhere safe:", err=True)
+    click.echo(secret)
+
+
+@api_keys.command("list")
+@click.option("--revoked", "include_revoked", is_flag=True, help="Include revoked keys.")
+def api_keys_list(include_revoked: bool) -> None:
+    from hr_assets.warehouse.api_keys import list_keys
+    from hr_assets.warehouse.db import connection
+
+    with connection(_warehouse_url()) as conn:
+        found = list_keys(conn, include_revoked=include_revoked)
+    for key in found:
+        reads = "all users" if key.all_users else ", ".join(key.user_ids) or "no users"
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        metrics = " + metrics" if key.metrics or key.all_users else ""
+        click.echo(f"{key.id:<5} {key.prefix}...  {reads}{metrics}  ({key.name}; {key.created_at:%Y-%m-%d}, {state})")
+
+
+@api_keys.command("revoke")
+@click.argument("key_id", type=int)
+def api_keys_revoke(key_id: int) -> None:
+    """Revoke key KEY_ID (the API stops accepting it within 10 s)."""
+    from hr_assets.warehouse.api_keys import ApiKeyError, revoke_key
+    from hr_assets.warehouse.db import connection
+
+    with connection(_warehouse_url()) as conn:
+        try:
+            revoke_key(conn, key_id)
+        except ApiKeyError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"revoked key {key_id}")

@@ -8,7 +8,7 @@ a free TCP port (Dagster, the API and psql all speak TCP) and is stopped by
 ``make stop``. So this module drives the wheel's ``initdb`` and ``pg_ctl`` itself.
 
 State lives in one folder (``<home>/postgres``): ``data/`` (PGDATA), ``password``
-(random, mode 0600, never committed) and ``server.json`` (port of the running server).
+(random, mode 0600, never committed) and ``server.json`` (the server's port, kept for its next start).
 """
 
 from __future__ import annotations
@@ -177,7 +177,9 @@ def ensure_running(root: Path) -> LocalServer:
     if _is_running(data, user) and state_file.exists():
         port = int(json.loads(state_file.read_text())["port"])
         return LocalServer(root, port, password)
-    port = free_port()
+    # A restarted server keeps its port where it can, so that URLs handed out before stay valid.
+    previous = int(json.loads(state_file.read_text())["port"]) if state_file.exists() else 0
+    port = free_port(previous)
     log_file = root / "server.log"
     log_file.touch()
     if user is not None:
@@ -209,12 +211,11 @@ def running_server(root: Path) -> LocalServer | None:
 
 def stop(root: Path) -> bool:
     """Stop the server under ``root``; return whether one was running."""
-    data, _, state_file = _paths(root)
+    data, _, _ = _paths(root)
     user = _run_as()
     if not _is_running(data, user):
         return False
     _pg("pg_ctl", ["stop", "-w", "-m", "fast", "-D", str(data)], user)
-    state_file.unlink(missing_ok=True)
     return True
 
 

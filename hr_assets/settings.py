@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +51,47 @@ class HrSettings(BaseSettings):
     warehouse_pool_limit: int = Field(
         default=4, description="Concurrent database writers allowed by the 'warehouse' concurrency pool."
     )
+
+    # --- the query API (hr_api) ---
+    api_database_url: str | None = Field(
+        default=None,
+        description="URL the API reads the warehouse with (a read-only role in deployments). Unset: HR_DATABASE_URL, "
+        "else the embedded server.",
+    )
+    api_auth: Literal["off", "keys"] = Field(
+        default="keys",
+        description="'keys': every endpoint but /health needs a bearer key (hr api-keys create); 'off': no keys, "
+        "allowed only on a loopback address.",
+    )
+    api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    api_port: int = Field(default=8000, description="Preferred port of the API (a free one is used if taken).")
+    api_cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins allowed to call the API from a browser (default: same origin only).",
+    )
+    api_statement_timeout_ms: int = Field(
+        default=5000, gt=0, description="Statement timeout of every API query, in milliseconds."
+    )
+    api_pool_size: int = Field(default=8, gt=0, description="Database connections the API keeps at most.")
+    api_metrics_key: SecretStr | None = Field(
+        default=None,
+        description="A bearer key accepted for /metrics only (Prometheus), besides keys made with --metrics.",
+    )
+    api_web_dir: Path = Field(
+        default=PROJECT_ROOT / "web" / "dist", description="The built dashboard, served under /app/."
+    )
+
+    @property
+    def api_cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.api_cors_origins.split(",") if origin.strip()]
+
+    @field_validator("api_cors_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, origins: str) -> str:
+        # Heart rate is personal data: every origin that may read it is named.
+        if "*" in origins:
+            raise ValueError("HR_API_CORS_ORIGINS lists origins by name; '*' is not accepted")
+        return origins
 
     @field_validator("home", "dagster_home")
     @classmethod

@@ -169,3 +169,41 @@ def test_embedded_server_is_reused_and_stopped(tmp_path: Path) -> None:
         assert localdb.stop(root)
     assert localdb.running_server(root) is None
     assert not localdb.stop(root)
+
+
+def test_api_keys_create_list_revoke(runner: CliRunner, conn: psycopg.Connection) -> None:
+    assert runner.invoke(main, ["users", "add", "alice", "-z", "UTC", "--seed", "1"]).exit_code == 0
+    made = runner.invoke(main, ["api-keys", "create", "--user", "alice", "--name", "alice's phone"])
+    assert made.exit_code == 0, made.output
+    secret = made.stdout.strip()
+    assert secret.startswith("hr_") and len(secret) == 46
+    stored = conn.execute("SELECT key_hash, prefix, user_ids FROM api_keys").fetchone()
+    assert stored is not None and secret not in str(stored) and stored[1] == secret[:9] and stored[2] == ["alice"]
+    listed = runner.invoke(main, ["api-keys", "list"]).output
+    assert f"{secret[:9]}..." in listed and "alice's phone" in listed and secret not in listed
+    assert runner.invoke(main, ["api-keys", "revoke", "1"]).exit_code == 0
+    assert runner.invoke(main, ["api-keys", "list"]).output == ""
+    assert "revoked" in runner.invoke(main, ["api-keys", "list", "--revoked"]).output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--user", "nobody"], "no user 'nobody'"),
+        ([], "say what the key may read"),
+        (["--all", "--user", "alice"], "not both"),
+    ],
+)
+def test_api_keys_create_refuses(runner: CliRunner, conn: psycopg.Connection, args: list[str], message: str) -> None:
+    runner.invoke(main, ["users", "add", "alice", "-z", "UTC", "--seed", "1"])
+    result = runner.invoke(main, ["api-keys", "create", *args])
+    assert result.exit_code != 0 and message in result.output
+
+
+def test_api_without_keys_refuses_a_public_address(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hr_assets.settings import get_settings
+
+    monkeypatch.setenv("HR_API_AUTH", "off")
+    get_settings.cache_clear()
+    result = runner.invoke(main, ["api", "--host", "0.0.0.0"])
+    assert result.exit_code != 0 and "allowed only on loopback, not 0.0.0.0" in result.output

@@ -68,6 +68,7 @@ SCHEMA_SNAPSHOT = [
 
 # --- databases ---------------------------------------------------------------------------------
 
+
 def _create_database(server_url: str) -> tuple[str, str]:
     """A new empty database on the server: its name and URL."""
     name = f"hr_ts_{uuid.uuid4().hex[:12]}"
@@ -98,12 +99,15 @@ def ts_db(ts_url: str) -> str:
     assert mode is Mode.TIMESCALEDB
     with connect(ts_url, autocommit=True) as conn:
         # The columnstore policy would otherwise convert the (old) test days while a test loads.
-        conn.execute("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
-                     " WHERE hypertable_name = 'activities_heart_intraday'")
+        conn.execute(
+            "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
+            " WHERE hypertable_name = 'activities_heart_intraday'"
+        )
     return ts_url
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
 
 def _version(conn: psycopg.Connection) -> tuple[int, ...]:
     row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
@@ -116,8 +120,11 @@ def _load(url: str, seed: int, days: list[date] = DAYS) -> tuple[list[Window], l
     rng = random.Random(seed)
     with connect(url, autocommit=True) as conn:
         for user, zone in USERS.items():
-            conn.execute("INSERT INTO users (id, display_name, timezone, start_date)"
-                         " VALUES (%s, %s, %s, '2025-01-01') ON CONFLICT DO NOTHING", (user, user, zone))
+            conn.execute(
+                "INSERT INTO users (id, display_name, timezone, start_date)"
+                " VALUES (%s, %s, %s, '2025-01-01') ON CONFLICT DO NOTHING",
+                (user, user, zone),
+            )
     windows: list[Window] = []
     results: list[LoadResult] = []
     expected: list[Row] = []
@@ -133,8 +140,9 @@ def _load(url: str, seed: int, days: list[date] = DAYS) -> tuple[list[Window], l
 
 def _raw_rows(url: str) -> list[Row]:
     with connect(url, autocommit=True) as conn:
-        return conn.execute("SELECT user_id, time, bpm, confidence FROM activities_heart_intraday"
-                            " ORDER BY user_id, time").fetchall()
+        return conn.execute(
+            "SELECT user_id, time, bpm, confidence FROM activities_heart_intraday ORDER BY user_id, time"
+        ).fetchall()
 
 
 def _refresh_all(url: str, windows: list[Window]) -> dict[str, list[RefreshResult]]:
@@ -157,8 +165,11 @@ def _convert_all_chunks(url: str) -> int:
     """Convert every raw chunk to the columnstore (the old compress_chunk before 2.18)."""
     with connect(url, autocommit=True) as conn:
         chunks = [r[0] for r in conn.execute("SELECT show_chunks('activities_heart_intraday')::text")]
-        statement = ("CALL convert_to_columnstore(%s::regclass)" if _version(conn) >= (2, 18)
-                     else "SELECT compress_chunk(%s::regclass, if_not_compressed => true)")
+        statement = (
+            "CALL convert_to_columnstore(%s::regclass)"
+            if _version(conn) >= (2, 18)
+            else "SELECT compress_chunk(%s::regclass, if_not_compressed => true)"
+        )
         for chunk in chunks:
             conn.execute(statement, (chunk,))
         converted = conn.execute(
@@ -170,10 +181,15 @@ def _convert_all_chunks(url: str) -> int:
 
 
 def _columns(conn: psycopg.Connection, schema: str, relation: str) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in conn.execute(
-        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
-        " WHERE attrelid = (quote_ident(%s) || '.' || quote_ident(%s))::regclass AND attnum > 0"
-        " AND NOT attisdropped ORDER BY attnum", (schema, relation))]
+    return [
+        (r[0], r[1])
+        for r in conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+            " WHERE attrelid = (quote_ident(%s) || '.' || quote_ident(%s))::regclass AND attnum > 0"
+            " AND NOT attisdropped ORDER BY attnum",
+            (schema, relation),
+        )
+    ]
 
 
 def _columnstore_settings(conn: psycopg.Connection) -> tuple[str, str]:
@@ -182,8 +198,10 @@ def _columnstore_settings(conn: psycopg.Connection) -> tuple[str, str]:
     (2.14+) or compression_settings (every 2.x)."""
     for view in ("hypertable_columnstore_settings", "hypertable_compression_settings"):
         if conn.execute("SELECT to_regclass(%s)", (f"timescaledb_information.{view}",)).fetchone() != (None,):
-            statement = sql.SQL("SELECT segmentby, orderby FROM timescaledb_information.{}"
-                                " WHERE hypertable = 'activities_heart_intraday'::regclass")
+            statement = sql.SQL(
+                "SELECT segmentby, orderby FROM timescaledb_information.{}"
+                " WHERE hypertable = 'activities_heart_intraday'::regclass"
+            )
             row = conn.execute(statement.format(sql.Identifier(view))).fetchone()
             assert row is not None
             return str(row[0]).replace('"', "").lower(), str(row[1]).replace('"', "").lower()
@@ -193,8 +211,9 @@ def _columnstore_settings(conn: psycopg.Connection) -> tuple[str, str]:
         " WHERE hypertable_name = 'activities_heart_intraday'"
     ).fetchall()
     segmentby = ",".join(r[0] for r in sorted((r for r in rows if r[1] is not None), key=lambda r: r[1]))
-    orderby = ",".join(f"{r[0]} {'asc' if r[3] else 'desc'}"
-                       for r in sorted((r for r in rows if r[2] is not None), key=lambda r: r[2]))
+    orderby = ",".join(
+        f"{r[0]} {'asc' if r[3] else 'desc'}" for r in sorted((r for r in rows if r[2] is not None), key=lambda r: r[2])
+    )
     return segmentby, orderby
 
 
@@ -205,6 +224,7 @@ def _snapshot(url: str) -> list[list[Row]]:
 
 # --- migrations --------------------------------------------------------------------------------
 
+
 @pytest.mark.timescale
 def test_migrate_applies_every_timescaledb_version(ts_url: str) -> None:
     mode, applied = migrate(ts_url)
@@ -214,10 +234,17 @@ def test_migrate_applies_every_timescaledb_version(ts_url: str) -> None:
     assert any(p.name.endswith(".timescale.sql") for m in migrations for p in m.files)
     with connect(ts_url, autocommit=True) as conn:
         recorded = conn.execute(
-            "SELECT version, name, mode, checksum FROM schema_migrations ORDER BY version").fetchall()
+            "SELECT version, name, mode, checksum FROM schema_migrations ORDER BY version"
+        ).fetchall()
         assert recorded == [(m.version, m.name, "timescaledb", m.checksum) for m in migrations]
-        for relation in ("users", "activities_heart_intraday", "activities_heart_summary", "quarantine",
-                         "partition_loads", *AGGREGATES):
+        for relation in (
+            "users",
+            "activities_heart_intraday",
+            "activities_heart_summary",
+            "quarantine",
+            "partition_loads",
+            *AGGREGATES,
+        ):
             found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (relation,)).fetchone()
             assert found == (True,), relation
 
@@ -257,10 +284,14 @@ def test_columnstore_segments_by_user_orders_by_time_and_converts_after_seven_da
 @pytest.mark.timescale
 def test_three_hierarchical_continuous_aggregates_with_the_postgres_mode_columns(ts_db: str) -> None:
     with connect(ts_db) as conn:
-        caggs = {r[0]: r[1:] for r in conn.execute(
-            "SELECT view_name, materialized_only, hypertable_schema, hypertable_name,"
-            " materialization_hypertable_schema, materialization_hypertable_name"
-            " FROM timescaledb_information.continuous_aggregates WHERE view_schema = current_schema()")}
+        caggs = {
+            r[0]: r[1:]
+            for r in conn.execute(
+                "SELECT view_name, materialized_only, hypertable_schema, hypertable_name,"
+                " materialization_hypertable_schema, materialization_hypertable_name"
+                " FROM timescaledb_information.continuous_aggregates WHERE view_schema = current_schema()"
+            )
+        }
         columns = {relation: _columns(conn, "public", relation) for relation in AGGREGATES}
         # The PostgreSQL-mode tables, created in a scratch schema and rolled back.
         conn.execute("CREATE SCHEMA hr_postgres_mode")
@@ -280,6 +311,7 @@ def test_three_hierarchical_continuous_aggregates_with_the_postgres_mode_columns
 
 # --- loads and refreshes -----------------------------------------------------------------------
 
+
 @pytest.mark.timescale
 def test_aggregates_equal_a_group_by_over_raw_rows(ts_db: str) -> None:
     windows, results, expected = _load(ts_db, seed=1)
@@ -296,11 +328,13 @@ def test_each_layer_is_refreshed_from_the_materialised_layer_below(ts_db: str) -
     end = start + timedelta(days=1)
     windows = [("solo", start, end)]
     with connect(ts_db, autocommit=True) as conn:
-        conn.execute("INSERT INTO activities_heart_intraday (user_id, time, bpm, confidence)"
-                     " SELECT 'solo', t, (60 + extract(minute FROM t)::int %% 40)::smallint, NULL"
-                     " FROM generate_series(%(start)s::timestamptz,"
-                     " %(end)s::timestamptz - interval '1 second', interval '15 seconds') AS t",
-                     {"start": start, "end": end})
+        conn.execute(
+            "INSERT INTO activities_heart_intraday (user_id, time, bpm, confidence)"
+            " SELECT 'solo', t, (60 + extract(minute FROM t)::int %% 40)::smallint, NULL"
+            " FROM generate_series(%(start)s::timestamptz,"
+            " %(end)s::timestamptz - interval '1 second', interval '15 seconds') AS t",
+            {"start": start, "end": end},
+        )
 
     def buckets(level: str) -> int:
         return sum(r.buckets for r in refresh(ts_db, Mode.TIMESCALEDB, LEVELS[level], windows))
@@ -311,8 +345,9 @@ def test_each_layer_is_refreshed_from_the_materialised_layer_below(ts_db: str) -
     assert buckets("1d") == 1
     _assert_aggregates_match_raw(ts_db)
     with connect(ts_db, autocommit=True) as conn:
-        conn.execute("UPDATE activities_heart_intraday SET bpm = bpm + 1 WHERE time < %s",
-                     (start + timedelta(hours=6),))
+        conn.execute(
+            "UPDATE activities_heart_intraday SET bpm = bpm + 1 WHERE time < %s", (start + timedelta(hours=6),)
+        )
         before = _aggregate_rows(conn, "1h")
     buckets("1h")  # without the 1-minute refresh the layer below has not changed
     with connect(ts_db, autocommit=True) as conn:
@@ -343,6 +378,7 @@ def test_reload_into_columnstore_chunks_upserts_and_aggregates_follow(ts_db: str
 
 # --- maintenance SQL ---------------------------------------------------------------------------
 
+
 @pytest.mark.timescale
 def test_retention_drops_old_raw_chunks_and_keeps_aggregates(ts_db: str) -> None:
     windows, _, _ = _load(ts_db, seed=4)
@@ -354,16 +390,22 @@ def test_retention_drops_old_raw_chunks_and_keeps_aggregates(ts_db: str) -> None
         older_than = row[0]
         to_drop = conn.execute(
             "SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_schema = current_schema()"
-            " AND hypertable_name = 'activities_heart_intraday' AND range_end <= %s", (horizon,)).fetchone()
-        kept_raw = conn.execute("SELECT count(*) FROM activities_heart_intraday WHERE time >= %s",
-                                (horizon,)).fetchone()
+            " AND hypertable_name = 'activities_heart_intraday' AND range_end <= %s",
+            (horizon,),
+        ).fetchone()
+        kept_raw = conn.execute(
+            "SELECT count(*) FROM activities_heart_intraday WHERE time >= %s", (horizon,)
+        ).fetchone()
         aggregates = {level: _aggregate_rows(conn, level) for level in UNITS}
         assert to_drop is not None and to_drop[0] > 0
         assert conn.execute(query("timescale_retention"), {"older_than": older_than}).fetchone() == to_drop
-        assert conn.execute("SELECT count(*) FROM activities_heart_intraday WHERE time < %s",
-                            (horizon,)).fetchone() == (0,)
-        assert conn.execute("SELECT count(*) FROM activities_heart_intraday WHERE time >= %s",
-                            (horizon,)).fetchone() == kept_raw
+        assert conn.execute(
+            "SELECT count(*) FROM activities_heart_intraday WHERE time < %s", (horizon,)
+        ).fetchone() == (0,)
+        assert (
+            conn.execute("SELECT count(*) FROM activities_heart_intraday WHERE time >= %s", (horizon,)).fetchone()
+            == kept_raw
+        )
         for level in UNITS:
             assert _aggregate_rows(conn, level) == aggregates[level], f"{level} lost buckets"
         assert conn.execute(query("timescale_retention"), {"older_than": older_than}).fetchone() == (0,)
@@ -378,9 +420,12 @@ def test_storage_reports_columnstore_savings(ts_db: str) -> None:
         cursor = conn.execute(query("timescale_storage"))
         names = [column.name for column in cursor.description or []]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        materialized: dict[str, str] = dict(conn.execute(
-            "SELECT view_name, materialization_hypertable_schema || '.' || materialization_hypertable_name"
-            " FROM timescaledb_information.continuous_aggregates").fetchall())
+        materialized: dict[str, str] = dict(
+            conn.execute(
+                "SELECT view_name, materialization_hypertable_schema || '.' || materialization_hypertable_name"
+                " FROM timescaledb_information.continuous_aggregates"
+            ).fetchall()
+        )
     assert [r["relation"] for r in rows] == [RAW, *AGGREGATES]
     raw = rows[0]
     assert raw["hypertable"] == RAW
@@ -392,5 +437,9 @@ def test_storage_reports_columnstore_savings(ts_db: str) -> None:
     for row in rows[1:]:
         assert row["hypertable"] == materialized[row["relation"]]
         assert row["total_bytes"] > 0 and row["chunks"] > 0
-        assert (row["columnstore_chunks"], row["before_compression_bytes"], row["after_compression_bytes"],
-                row["compression_ratio"]) == (0, 0, 0, None)
+        assert (
+            row["columnstore_chunks"],
+            row["before_compression_bytes"],
+            row["after_compression_bytes"],
+            row["compression_ratio"],
+        ) == (0, 0, 0, None)

@@ -10,8 +10,11 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from typing import Any
 
 import psycopg
+import psycopg.errors
+import psycopg_pool
 from psycopg import sql
 
 from hr_assets.settings import SQL_DIR
@@ -83,3 +86,85 @@ def is_transient(exc: BaseException) -> bool:
         return True  # connection refused or lost before the server said anything
     state = getattr(exc, "sqlstate", None)
     return isinstance(exc, psycopg.Error) and state is not None and state.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
+
+
+class WarehouseError(RuntimeError):
+    """A database operation failed; raised from the driver's error at this boundary only."""
+
+
+class WarehouseUnavailable(WarehouseError):
+    """The database cannot be reached or did not answer in time: worth trying again later."""
+
+
+class WarehouseTimeout(WarehouseUnavailable):
+    """A statement ran into its statement timeout."""
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Driver and pool errors as :class:`WarehouseError`; transient ones as :class:`WarehouseUnavailable`.
+
+    The driver's message is kept on the exception (for the server's log); callers that answer
+    clients say something generic instead.
+    """
+    try:
+        yield
+    except psycopg_pool.PoolTimeout as exc:
+        raise WarehouseUnavailable(f"no database connection available: {exc}") from exc
+    except psycopg.errors.QueryCanceled as exc:
+        raise WarehouseTimeout(f"statement timed out: {exc}") from exc
+    except psycopg.Error as exc:
+        if is_transient(exc):
+            raise WarehouseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        raise WarehouseError(f"{type(exc).__name__}: {exc}") from exc
+
+
+class ConnectionPool:
+    """A pool of warehouse connections (UTC sessions, autocommit), errors translated at the boundary.
+
+    Opened without waiting for the server: a process may start before its database, and the
+    pool connects once the server answers. Each connection is checked before it is handed out,
+    so one the server dropped (a restart) is replaced instead of failing a request.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_size: int,
+        statement_timeout_ms: int | None = None,
+        read_only: bool = False,
+        wait_seconds: float = 5.0,
+        name: str = "hr-warehouse",
+    ) -> None:
+        options = ["-c timezone=UTC"]
+        if statement_timeout_ms is not None:
+            options.append(f"-c statement_timeout={int(statement_timeout_ms)}")
+        if read_only:
+            options.append("-c default_transaction_read_only=on")
+        self._pool = psycopg_pool.ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            name=name,
+            timeout=wait_seconds,
+            check=psycopg_pool.ConnectionPool.check_connection,
+            kwargs={"autocommit": True, "options": " ".join(options), "application_name": name},
+        )
+
+    def open(self) -> None:
+        self._pool.open(wait=False)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @contextmanager
+    def connection(self, wait_seconds: float | None = None) -> Iterator[psycopg.Connection]:
+        """A connection for the block; :class:`WarehouseUnavailable` if none comes within ``wait_seconds``."""
+        with translated_errors(), self._pool.connection(timeout=wait_seconds) as conn:
+            yield conn
+
+    def stats(self) -> dict[str, Any]:
+        """psycopg_pool's figures: pool_size, pool_available, requests_waiting, pool_max, ..."""
+        return {**self._pool.get_stats(), "pool_max": self._pool.max_size}

@@ -12,7 +12,7 @@ anywhere rolls the partition back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import polars as pl
@@ -168,7 +168,7 @@ def load_intraday(
             quarantined,
             covered_seconds=covered_seconds(parsed.readings),
             day_seconds=parsed.day_seconds,
-            bpm_range=bpm_range(parsed.readings),
+            stats=reading_stats(parsed.readings),
         )
     return LoadResult(written, inserted, updated, deleted, quarantined)
 
@@ -232,10 +232,29 @@ def covered_seconds(readings: pl.DataFrame) -> int:
     return int(readings.select(pl.col("time").dt.truncate("1m").n_unique()).item()) * 60
 
 
-def bpm_range(readings: pl.DataFrame) -> tuple[int | None, int | None]:
-    """The lowest and highest bpm of the readings; (None, None) without readings."""
-    row = readings.select(pl.col("bpm").min().alias("low"), pl.col("bpm").max().alias("high")).row(0)
-    return row[0], row[1]
+@dataclass(frozen=True)
+class ReadingStats:
+    """A partition's readings in figures, recorded with its load: the day's exact aggregate."""
+
+    min_bpm: int | None = None
+    max_bpm: int | None = None
+    sum_bpm: int | None = None
+    first_reading: datetime | None = None
+    last_reading: datetime | None = None
+
+
+def reading_stats(readings: pl.DataFrame) -> ReadingStats:
+    """Lowest, highest and summed bpm and the first and last reading's time; all None without readings."""
+    if readings.is_empty():
+        return ReadingStats()
+    row = readings.select(
+        pl.col("bpm").min().alias("min_bpm"),
+        pl.col("bpm").max().alias("max_bpm"),
+        pl.col("bpm").cast(pl.Int64).sum().alias("sum_bpm"),
+        pl.col("time").min().alias("first_reading"),
+        pl.col("time").max().alias("last_reading"),
+    ).row(0)
+    return ReadingStats(*row)
 
 
 def _replace_quarantine(
@@ -262,8 +281,9 @@ def _record_load(
     *,
     covered_seconds: int | None = None,
     day_seconds: int | None = None,
-    bpm_range: tuple[int | None, int | None] = (None, None),
+    stats: ReadingStats | None = None,
 ) -> None:
+    stats = stats or ReadingStats()
     conn.execute(
         query("partition_load_record"),
         {
@@ -274,8 +294,11 @@ def _record_load(
             "rows_quarantined": quarantined,
             "covered_seconds": covered_seconds,
             "day_seconds": day_seconds,
-            "min_bpm": bpm_range[0],
-            "max_bpm": bpm_range[1],
+            "min_bpm": stats.min_bpm,
+            "max_bpm": stats.max_bpm,
+            "sum_bpm": stats.sum_bpm,
+            "first_reading": stats.first_reading,
+            "last_reading": stats.last_reading,
         },
     )
 

@@ -32,6 +32,7 @@ class User:
     seed: int | None
     start_date: date
     created_at: datetime | None = None
+    updated_at: datetime | None = None
     retired_at: datetime | None = None
 
     @property

@@ -1,0 +1,146 @@
+"""The FastAPI application: ``uvicorn hr_api.main:app``, or ``hr api``.
+
+``create_app`` builds an app for a settings object (tests pass their own); the module-level
+``app`` reads the environment. Nothing connects at import: the pool opens when the app starts
+and reaches the database whenever it answers, so the API may start before its database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from hr_api import __version__
+from hr_api.auth import KeyVerifier
+from hr_api.deps import ApiState
+from hr_api.metrics import ApiMetrics, MetricsMiddleware
+from hr_api.routes import meta, metrics, summary, timeseries, users
+from hr_assets.settings import HrSettings, get_settings
+from hr_assets.warehouse.db import ConnectionPool, WarehouseError, WarehouseUnavailable
+
+log = logging.getLogger(__name__)
+# How long a request waits for a free connection before it is answered 503.
+POOL_WAIT_SECONDS = 5.0
+UNAVAILABLE = "database unavailable"
+
+
+def resolve_api_database_url(settings: HrSettings) -> str:
+    """HR_API_DATABASE_URL, else the pipeline's warehouse (HR_DATABASE_URL or the embedded server)."""
+    if settings.api_database_url:
+        return settings.api_database_url
+    from hr_assets.resources import resolve_database_url
+
+    return resolve_database_url()
+
+
+class SinglePageApp(StaticFiles):
+    """The built dashboard; paths that are not files get index.html (the app reads its state from the URL)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            return await super().get_response(path, scope)
+        except StarletteHTTPException as exc:
+            if exc.status_code != 404:
+                raise
+            return await super().get_response("index.html", scope)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "header", "body")]
+        parts.append(f"{'.'.join(location) or 'request'}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def create_app(settings: HrSettings | None = None, database_url: str | None = None) -> FastAPI:
+    """The API for ``settings`` (default: the environment), reading ``database_url`` if given."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = database_url or resolve_api_database_url(settings)
+        pool = ConnectionPool(
+            url,
+            max_size=settings.api_pool_size,
+            statement_timeout_ms=settings.api_statement_timeout_ms,
+            read_only=True,
+            wait_seconds=POOL_WAIT_SECONDS,
+            name="hr-api",
+        )
+        pool.open()
+        metrics_key = settings.api_metrics_key.get_secret_value() if settings.api_metrics_key else None
+        app.state.hr = ApiState(settings, pool, KeyVerifier(pool, metrics_key), ApiMetrics(pool, __version__))
+        log.info("hr-api %s: auth %s", __version__, settings.api_auth)
+        try:
+            yield
+        finally:
+            pool.close()
+
+    app = FastAPI(
+        title="hr-pipeline API",
+        version=__version__,
+        description="Heart rate per user from a year down to the second. Every endpoint but /health needs "
+        "`Authorization: Bearer <key>` unless the server runs with HR_API_AUTH=off (loopback only).",
+        lifespan=lifespan,
+    )
+    for router in (meta.router, users.router, timeseries.router, summary.router, metrics.router):
+        app.include_router(router)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(WarehouseUnavailable)
+    async def unavailable(request: Request, exc: WarehouseUnavailable) -> JSONResponse:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(WarehouseError)
+    async def warehouse_error(request: Request, exc: WarehouseError) -> JSONResponse:
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": "the query failed; the server's log has the details"}, status_code=500)
+
+    _mount_dashboard(app, settings.api_web_dir)
+    if settings.api_cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api_cors_origin_list,
+            allow_methods=["GET"],
+            allow_headers=["Authorization"],
+            allow_credentials=False,
+        )
+    app.add_middleware(MetricsMiddleware, metrics=lambda: app.state.hr.metrics)
+    return app
+
+
+def _mount_dashboard(app: FastAPI, web_dir: Path) -> None:
+    if (web_dir / "index.html").is_file():
+        app.mount("/app", SinglePageApp(directory=web_dir, html=True), name="dashboard")
+
+        @app.get("/app", include_in_schema=False)
+        def dashboard_root() -> RedirectResponse:
+            return RedirectResponse("/app/")
+
+        return
+
+    @app.get("/app/{path:path}", include_in_schema=False)
+    def dashboard_missing(path: str) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"the dashboard is not built ({web_dir} has no index.html): run `make web` (needs Node.js)"},
+            status_code=404,
+        )
+
+
+app = create_app()

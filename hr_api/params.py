@@ -1,0 +1,62 @@
+"""Query parameters as the API accepts them, with errors that name the parameter."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from fastapi import HTTPException, status
+
+from hr_assets.warehouse.users import USER_ID_RE
+
+MAX_USERS = 20
+DEFAULT_MAX_POINTS = 2_000
+MAX_POINTS_LIMIT = 20_000
+
+
+def invalid(parameter: str, message: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{parameter}: {message}")
+
+
+def parse_instant(value: str, parameter: str) -> datetime:
+    """A date (its 00:00 UTC) or an ISO 8601 date-time with or without offset or ``Z``; naive means UTC."""
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise invalid(
+            parameter, f"{value!r} is not a date (2025-06-01) or an ISO 8601 date-time (2025-06-01T10:00:00Z)"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_range(start_date: str, end_date: str) -> tuple[datetime, datetime]:
+    start, end = parse_instant(start_date, "start_date"), parse_instant(end_date, "end_date")
+    if end <= start:
+        raise invalid("end_date", f"{end.isoformat()} is not after start_date {start.isoformat()}")
+    return start, end
+
+
+def parse_day(value: str, parameter: str) -> date:
+    """A local calendar date; a date-time is cut to its date as written (its offset is ignored)."""
+    text = value.strip()
+    try:
+        return datetime.fromisoformat(text).date()
+    except ValueError:
+        raise invalid(parameter, f"{value!r} is not a date (2025-06-01)") from None
+
+
+def parse_user_id(value: str, parameter: str = "user_id") -> str:
+    if not USER_ID_RE.match(value):
+        raise invalid(parameter, f"{value!r} is not a user id (1 to 64 of a-z, 0-9, '_' and '-')")
+    return value
+
+
+def parse_user_ids(value: str) -> list[str]:
+    """Comma-separated user ids, in the order given, each once."""
+    ids = [part.strip() for part in value.split(",") if part.strip()]
+    if not ids:
+        raise invalid("user_ids", "name at least one user (user_ids=user1,user2)")
+    unique = list(dict.fromkeys(parse_user_id(user_id, "user_ids") for user_id in ids))
+    if len(unique) > MAX_USERS:
+        raise invalid("user_ids", f"{len(unique)} users asked for; at most {MAX_USERS} per request")
+    return unique

@@ -1,0 +1,48 @@
+"""The users registry, as far as the caller's key reaches."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from hr_api.deps import Caller, Connection, not_found
+from hr_api.models import UserDetail, UserList
+from hr_api.params import parse_user_id
+from hr_api.routes.meta import NOT_FOUND
+from hr_assets.warehouse.readings import reading_days, user_extents
+from hr_assets.warehouse.users import UserError, get_user, list_users
+
+router = APIRouter()
+
+
+@router.get("/users", response_model=UserList, summary="Registered users (retired ones included)")
+def users(caller: Caller, conn: Connection) -> UserList:
+    readable = [u for u in list_users(conn, include_retired=True) if caller.may_read(u.id)]
+    return UserList(
+        users=[u.id for u in readable],
+        total_count=len(readable),
+        last_updated=max((u.updated_at for u in readable if u.updated_at), default=None),
+    )
+
+
+@router.get("/users/{user_id}", response_model=UserDetail, responses=NOT_FOUND, summary="One user")
+def user(user_id: str, caller: Caller, conn: Connection) -> UserDetail:
+    parse_user_id(user_id)
+    if not caller.may_read(user_id):
+        raise not_found(user_id)
+    try:
+        found = get_user(conn, user_id)
+    except UserError:
+        raise not_found(user_id) from None
+    extent = user_extents(conn, [user_id])[user_id]
+    return UserDetail(
+        user_id=found.id,
+        display_name=found.display_name,
+        timezone=found.timezone,
+        source=found.source,
+        start_date=found.start_date,
+        retired=found.retired_at is not None,
+        retired_at=found.retired_at,
+        first_reading=extent.first_reading,
+        last_reading=extent.last_reading,
+        days_with_data=reading_days(conn, user_id),
+    )
