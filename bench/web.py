@@ -165,7 +165,7 @@ def main() -> None:
         raise SystemExit(f"bench-web cannot run: {missing}")
 
     users = [
-        SimulatedUser(f"u{i + 1:02d}", USER_SPECS[i % 2][0] + 1000 * (i // 2), USER_SPECS[i % 2][1])
+        SimulatedUser(f"u{i + 1:02d}", USER_SPECS[i % 2][0] + 1000 * (i // 2), USER_SPECS[i % 2][1], dense=True)
         for i in range(args.users)
     ]
     days = [FIRST_DAY + timedelta(days=n) for n in range(args.days)]
@@ -181,7 +181,7 @@ def main() -> None:
             server_version = row[0] if row else "?"
         log(f"loading {len(users)} users x {len(days)} dense days (simulator, ingest, aggregates)")
         started = time.perf_counter()
-        readings = load_simulated(url, users, days, dense=True)
+        readings = load_simulated(url, users, days)
         log(f"loaded {readings:,} readings in {time.perf_counter() - started:.1f} s; starting the API")
         server = ApiServer(url, scratch / "api.log")
         page_url = f"{server.url}/app/?users={','.join(u.id for u in users)}&range=30d"

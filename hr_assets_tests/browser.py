@@ -52,14 +52,15 @@ class SimulatedUser:
     id: str
     seed: int
     timezone: str
+    dense: bool = False  # one reading every second, no gaps (the simulator's benchmark mode)
 
 
-def load_simulated(db_url: str, users: list[SimulatedUser], days: list[date], *, dense: bool = False) -> int:
+def load_simulated(db_url: str, users: list[SimulatedUser], days: list[date]) -> int:
     """Register ``users`` and load their ``days`` as the assets do: intraday, summary, then the
     1m, 1h and 1d aggregates. Returns the readings loaded."""
     with connect(db_url) as conn:
         for user in users:
-            config = {"dense": True} if dense else {}
+            config = {"dense": True} if user.dense else {}
             add_user(
                 conn,
                 NewUser(user.id, user.timezone, days[0], seed=user.seed, source_config=config),

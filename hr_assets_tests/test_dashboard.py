@@ -29,8 +29,13 @@ if missing_for_browser() is None:
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = PROJECT_ROOT / ".hr" / "test-output" / "dashboard"
-# The project's default users (hr_assets.cli): seeds and zones.
-USERS = [SimulatedUser("user1", 23, "Europe/Berlin"), SimulatedUser("user2", 37, "America/New_York")]
+# The project's default users (hr_assets.cli): seeds and zones. user1's watch records every second
+# (so an hour is 3,600 readings, more than a 1280 px chart asks for), user2's every 1-15 s with
+# off-wrist gaps, as the simulator does by default.
+USERS = [
+    SimulatedUser("user1", 23, "Europe/Berlin", dense=True),
+    SimulatedUser("user2", 37, "America/New_York"),
+]
 DAYS = [date(2025, 6, 1) + timedelta(days=n) for n in range(7)]
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 PHONE = {"viewport": {"width": 375, "height": 740}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
@@ -71,18 +76,20 @@ OpenPage = Callable[..., "Page"]
 
 @pytest.fixture
 def open_page(playwright: Playwright, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[OpenPage]:
-    """open_page(url, **context) -> a page in a fresh Chromium profile; screenshot saved at the end."""
+    """open_page(url, **context) -> a page in a fresh Chromium profile (url None: not navigated yet);
+    its screenshot is saved at the end of the test."""
     contexts = []
     pages: list[Page] = []
 
-    def open_(url: str, **context: Any) -> Page:
+    def open_(url: str | None, **context: Any) -> Page:
         options = {**DESKTOP, **context}
         browser = launch(playwright, tmp_path / f"profile{len(contexts)}", **options)
         contexts.append(browser)
         page = browser.new_page()
         page.set_default_timeout(WAIT_MS)
         pages.append(page)
-        page.goto(url)
+        if url is not None:
+            page.goto(url)
         return page
 
     yield open_
@@ -135,7 +142,7 @@ def watch(page: Page) -> list[dict[str, str]]:
         if url.path == "/multi-user/timeseries" and response.ok:
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             info = response.json()["metadata"]["query_info"]
-            seen.append({**query, "resolution": info["resolution"], "points": str(info["point_count"])})
+            seen.append({**query, "resolution": info["interval"], "points": str(info["point_count"])})
 
     page.on("response", on_response)
     return seen
@@ -165,7 +172,10 @@ def newest_reading(db_url: str, user_id: str) -> datetime:
 
 
 def plot_box(page: Page) -> dict[str, float]:
-    box = page.locator(".chart .u-over").bounding_box()
+    """Where the plot area is on screen, scrolled into view (on a phone the chart is below the controls)."""
+    plot = page.locator(".chart .u-over")
+    plot.scroll_into_view_if_needed()
+    box = plot.bounding_box()
     assert box
     return box
 
@@ -176,8 +186,9 @@ def plot_box(page: Page) -> dict[str, float]:
 def test_page_loads_with_the_first_user_and_the_last_7_days(
     api: ApiServer, dashboard_db: str, open_page: OpenPage
 ) -> None:
-    page = open_page(f"{api.url}/app/")
+    page = open_page(None)
     seen = watch(page)
+    page.goto(f"{api.url}/app/")
     wait_drawn(page)
 
     assert page.get_by_role("button", name="Last 7 days").get_attribute("aria-pressed") == "true"
@@ -198,8 +209,9 @@ def test_page_loads_with_the_first_user_and_the_last_7_days(
 
 
 def test_adding_a_second_user_adds_a_series(api: ApiServer, open_page: OpenPage) -> None:
-    page = open_page(f"{api.url}/app/")
+    page = open_page(None)
     seen = watch(page)
+    page.goto(f"{api.url}/app/")
     first = wait_drawn(page)
     page.get_by_label("Add a user").select_option("user2")
     wait_drawn(page, after=first)
@@ -228,8 +240,9 @@ def test_the_one_hour_preset_switches_to_one_minute_points(api: ApiServer, open_
 
 
 def test_drag_zoom_into_one_minute_shows_raw_readings(api: ApiServer, open_page: OpenPage) -> None:
-    page = open_page(f"{api.url}/app/?range=1h")
+    page = open_page(None)
     seen = watch(page)
+    page.goto(f"{api.url}/app/?range=1h")
     first = wait_drawn(page)
     assert resolution(page) == "1m"
     box = plot_box(page)
@@ -313,9 +326,12 @@ def test_the_url_reproduces_the_view_after_reload(api: ApiServer, open_page: Ope
         assert reopened.get_by_role("button", name="Last 24 hours").get_attribute("aria-pressed") == "true"
         assert reopened.get_by_label("Time zone").input_value() == "UTC"
         assert reopened.get_by_label("Heart-rate zones").input_value() == "user2"
-    # Back in the browser's history steps back out of the zoom.
-    page.go_back()
+    # Back in the browser's history undoes one change at a time: zones, time zone, then the zoom.
+    for _ in range(3):
+        page.go_back()
     page.wait_for_function("() => !new URLSearchParams(location.search).has('from')")
+    wait_drawn(page, after=drawn_key(page))
+    assert url_params(page) == {"users": "user1,user2", "range": "24h"}
 
 
 def test_daily_panel_shows_resting_heart_rate_and_zone_minutes(

@@ -286,9 +286,9 @@ export function App() {
           <button type="button" onClick={() => update({ zoom: null })} disabled={!zoom}>
             Reset zoom
           </button>
-          <output className="status" aria-live="polite" data-resolution={stale ? '' : (info?.resolution ?? '')}>
+          <output className="status" aria-live="polite" data-resolution={stale ? '' : (info?.interval ?? '')}>
             {info && !stale
-              ? `${RESOLUTION_LABEL[info.resolution]} · ${formatCount(info.point_count)} points`
+              ? `${RESOLUTION_LABEL[info.interval]} · ${formatCount(info.point_count)} points`
               : chartState === 'error'
                 ? 'Failed'
                 : 'Loading…'}
@@ -353,7 +353,7 @@ export function App() {
             colours={colours}
             data={aligned}
             index={cursor}
-            resolution={info?.resolution ?? '1m'}
+            resolution={info?.interval ?? '1m'}
             timeZone={timeZone}
           />
         )}
@@ -371,5 +371,5 @@ export function App() {
 }
 
 function seriesData(response: MultiTimeseriesResponse | null) {
-  return response ? alignUsers(response.data, response.metadata.query_info.resolution) : null
+  return response ? alignUsers(response.data, response.metadata.query_info.interval) : null
 }

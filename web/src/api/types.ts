@@ -12,7 +12,7 @@ export interface UsersResponse {
 
 export interface UserDetail {
   user_id: string
-  display_name: string | null
+  display_name: string
   timezone: string
   source: string
   start_date: string
@@ -36,10 +36,13 @@ export interface TimeseriesPoint {
 export interface QueryInfo {
   table_used: string
   table_description: string
+  /** The level the points come from. */
   interval: Resolution
-  resolution: Resolution
+  /** The same level in words: raw, 1 minute, 1 hour, 1 day. */
+  resolution: string
   auto: boolean
   point_count: number
+  estimated_points: number
   max_points: number
   start: string
   end: string
@@ -59,9 +62,9 @@ export interface MultiTimeseriesResponse {
 
 export interface ZoneMinutes {
   name: string
-  min: number
-  max: number
-  minutes: number
+  min: number | null
+  max: number | null
+  minutes: number | null
   calories_out: number | null
 }
 

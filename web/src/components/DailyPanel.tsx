@@ -66,7 +66,7 @@ export function DailyPanel({ summaries, colours, width }: Props) {
     (): Omit<uPlot.Options, 'width' | 'height'> => ({
       ms: 1,
       legend: { show: false },
-      scales: { x: dateScale },
+      scales: { x: dateScale, y: { range: (_u, _min, max) => [0, Math.max(max, 10) * 1.05] } },
       axes: [dateAxis, valueAxis('minutes')],
       cursor: { drag: { x: false, y: false } },
       series: [

@@ -25,6 +25,7 @@ interface Props {
 // Zone bands are drawn this opaque behind the lines.
 const ZONE_ALPHA = 0.13
 const BAND_ALPHA = 0.22
+const ZONE_LABEL_PX = 14
 
 export function DetailChart(props: Props) {
   const { data, userIds, colours, window, timeZone, zoneBands, width, height } = props
@@ -42,7 +43,8 @@ export function DetailChart(props: Props) {
     userIds.forEach((id, i) => {
       const colour = colours.get(id) ?? '#000000'
       series.push(
-        { label: id, stroke: colour, width: 1.5, spanGaps: false, points: { show: false } },
+        // Points drawn where uPlot finds room for them (a zoom into raw readings), else the line alone.
+        { label: id, stroke: colour, width: 1.5, spanGaps: false, points: { size: 4, fill: colour } },
         { label: `${id} min`, stroke: 'transparent', spanGaps: false, points: { show: false } },
         { label: `${id} max`, stroke: 'transparent', spanGaps: false, points: { show: false } },
       )
@@ -98,9 +100,11 @@ export function DetailChart(props: Props) {
       const bottom = u.valToPos(band.min, 'y', true)
       ctx.fillStyle = withAlpha(band.colour, ZONE_ALPHA)
       ctx.fillRect(bbox.left, top, bbox.width, bottom - top)
-      if (bottom - top > 14 * devicePixelRatio) {
+      // Named only where enough of the band is in view for its label.
+      const visibleTop = Math.max(top, bbox.top)
+      if (Math.min(bottom, bbox.top + bbox.height) - visibleTop > ZONE_LABEL_PX * devicePixelRatio) {
         ctx.fillStyle = band.colour
-        ctx.fillText(band.name, bbox.left + bbox.width - 4, Math.max(top, bbox.top) + 2)
+        ctx.fillText(band.name, bbox.left + bbox.width - 4, visibleTop + 2)
       }
     }
     ctx.restore()

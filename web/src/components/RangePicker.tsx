@@ -62,22 +62,25 @@ export function RangePicker({ preset, range, timeZone, onPreset, onCustom }: Pro
           </button>
         ))}
       </div>
-      <form className="custom-range" onSubmit={apply} noValidate>
-        <label>
-          From
-          <input type="datetime-local" value={start} onChange={(event) => setStart(event.target.value)} />
-        </label>
-        <label>
-          To
-          <input type="datetime-local" value={end} onChange={(event) => setEnd(event.target.value)} />
-        </label>
-        <button type="submit">Apply</button>
-        {problem && (
-          <p className="field-error" role="alert">
-            {problem}
-          </p>
-        )}
-      </form>
+      <details className="custom-range" open={preset === null}>
+        <summary>Custom range</summary>
+        <form onSubmit={apply} noValidate>
+          <label>
+            From
+            <input type="datetime-local" value={start} onChange={(event) => setStart(event.target.value)} />
+          </label>
+          <label>
+            To
+            <input type="datetime-local" value={end} onChange={(event) => setEnd(event.target.value)} />
+          </label>
+          <button type="submit">Apply</button>
+          {problem && (
+            <p className="field-error" role="alert">
+              {problem}
+            </p>
+          )}
+        </form>
+      </details>
     </fieldset>
   )
 }

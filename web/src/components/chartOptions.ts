@@ -1,4 +1,6 @@
 import uPlot from 'uplot'
+import { axisLabel } from '../lib/format.ts'
+import { localDate } from '../lib/time.ts'
 
 // Shared look of the dashboard's charts: times in epoch ms, drawn in the chosen time zone.
 
@@ -10,7 +12,18 @@ export function timeAxis(timeZone: string): { ms: 1; tzDate: (ms: number) => Dat
   return {
     ms: 1,
     tzDate: (ms: number) => uPlot.tzDate(new Date(ms), timeZone),
-    axis: { stroke: AXIS_STROKE, grid: { stroke: GRID_STROKE, width: 1 }, ticks: { stroke: GRID_STROKE } },
+    axis: {
+      stroke: AXIS_STROKE,
+      grid: { stroke: GRID_STROKE, width: 1 },
+      ticks: { stroke: GRID_STROKE },
+      // The date under the first tick and under each tick on a new local day.
+      values: (_u, splits, _axis, _space, increment) =>
+        splits.map((ms, i) => {
+          const previous = splits[i - 1]
+          const newDay = previous === undefined || localDate(previous, timeZone) !== localDate(ms, timeZone)
+          return axisLabel(ms, increment, timeZone, newDay)
+        }),
+    },
   }
 }
 

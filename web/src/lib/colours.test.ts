@@ -11,10 +11,10 @@ describe('user colours', () => {
     expect(assignColours(['user1', 'user7', 'zed']).get('user1')).toBe(alone)
   })
 
-  it('differ between up to ten users', () => {
-    const ids = Array.from({ length: 10 }, (_, i) => `participant-${i}`)
+  it('differ between as many users as there are colours', () => {
+    const ids = Array.from({ length: PALETTE.length }, (_, i) => `participant-${i}`)
     const colours = new Set(assignColours(ids).values())
-    expect(colours.size).toBe(10)
+    expect(colours.size).toBe(PALETTE.length)
     for (const colour of colours) expect(PALETTE).toContain(colour)
   })
 })

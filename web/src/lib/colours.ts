@@ -1,16 +1,14 @@
-// Ten colours that stay apart from each other for most forms of colour blindness
-// (Tableau 10), in an order where neighbours differ most.
+// Eight colours apart from each other for most forms of colour blindness (from Tableau 10 and
+// its neighbours), without the yellow, orange and red of the heart-rate zones drawn behind them.
 export const PALETTE = [
   '#4e79a7',
-  '#e15759',
   '#59a14f',
-  '#f28e2b',
   '#b07aa1',
-  '#76b7b2',
-  '#edc948',
-  '#ff9da7',
+  '#00818a',
   '#9c755f',
-  '#bab0ac',
+  '#2f4b7c',
+  '#79706e',
+  '#76b7b2',
 ] as const
 
 function hash(text: string): number {
@@ -26,7 +24,7 @@ function hash(text: string): number {
 /**
  * A colour per user that does not depend on the order they were picked in: each user's own
  * slot from its id, the next free slot when another selected user took it (ids in sorted
- * order decide who keeps it). Beyond ten users colours repeat.
+ * order decide who keeps it). Beyond eight users colours repeat.
  */
 export function assignColours(userIds: readonly string[]): Map<string, string> {
   const colours = new Map<string, string>()

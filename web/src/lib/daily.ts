@@ -26,7 +26,9 @@ export function zoneBands(days: readonly DailySummary[]): ZoneBand[] {
     const bands: ZoneBand[] = []
     for (const name of ACTIVE_ZONES) {
       const zone = zones.find((z) => z.name === name)
-      if (zone && zone.max > zone.min) bands.push({ name, min: zone.min, max: zone.max, colour: ZONE_COLOURS[name] })
+      if (zone && zone.min !== null && zone.max !== null && zone.max > zone.min) {
+        bands.push({ name, min: zone.min, max: zone.max, colour: ZONE_COLOURS[name] })
+      }
     }
     if (bands.length) return bands
   }
@@ -64,7 +66,7 @@ export function dailyColumns(summaries: readonly SummaryResponse[]): DailyColumn
       rest[i] = day.resting_heart_rate
       for (const name of ACTIVE_ZONES) {
         const zone = day.zones.find((z) => z.name === name)
-        zones[name][i] = zone ? zone.minutes : null
+        zones[name][i] = zone?.minutes ?? null
       }
     }
     resting.set(summary.user_id, rest)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatDuration, formatPoint, formatTime } from './format.ts'
+import { axisLabel, formatDuration, formatPoint, formatTime } from './format.ts'
 
 describe('point formatting', () => {
   it('shows a raw reading as whole beats per minute', () => {
@@ -30,5 +30,15 @@ describe('time formatting', () => {
     expect(formatDuration(45 * 60_000)).toBe('45 min')
     expect(formatDuration(200 * 60_000)).toBe('3 h 20 min')
     expect(formatDuration(7 * 86_400_000)).toBe('7 days')
+  })
+})
+
+describe('axis labels', () => {
+  const instant = Date.parse('2025-06-01T22:30:15Z')
+  it('are 24-hour times in the zone, with the date where asked', () => {
+    expect(axisLabel(instant, 3_600_000, 'Europe/Berlin', false)).toBe('00:30')
+    expect(axisLabel(instant, 3_600_000, 'Europe/Berlin', true)).toBe('00:30\n2 Jun')
+    expect(axisLabel(instant, 5_000, 'UTC', true)).toBe('22:30:15\n1 Jun')
+    expect(axisLabel(instant, 86_400_000, 'America/New_York', true)).toBe('1 Jun')
   })
 })

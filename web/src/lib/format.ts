@@ -68,3 +68,19 @@ export function formatDuration(ms: number): string {
   const days = Math.round(hours / 24)
   return `${days} days`
 }
+
+const MINUTE_MS = 60_000
+const DAY_MS = 86_400_000
+
+/**
+ * A time axis tick in the zone, for ticks `incrementMs` apart: "1 Jun" for days, "14:05" for
+ * minutes and hours, "14:05:07" below; with the date on a second line where asked (the first
+ * tick, a new day).
+ */
+export function axisLabel(ms: number, incrementMs: number, timeZone: string, withDate: boolean): string {
+  const date = formatter(timeZone, { day: 'numeric', month: 'short' }).format(ms)
+  if (incrementMs >= DAY_MS) return date
+  const precision = incrementMs >= MINUTE_MS ? TIME_PRECISION['1m'] : TIME_PRECISION['1s']
+  const time = formatter(timeZone, precision).format(ms)
+  return withDate ? `${time}\n${date}` : time
+}

@@ -9,7 +9,11 @@ describe('zoom', () => {
   })
 
   it('widens a tiny selection to the narrowest zoom around its middle', () => {
-    expect(zoomTo(500_000, 500_100, range)).toEqual({ start: 495_050, end: 495_050 + MIN_ZOOM_MS })
+    expect(zoomTo(500_000, 500_100, range)).toEqual({ start: 495_000, end: 495_000 + MIN_ZOOM_MS })
+  })
+
+  it('keeps whole seconds, as the URL does', () => {
+    expect(zoomTo(200_400, 300_600, range)).toEqual({ start: 200_000, end: 301_000 })
   })
 
   it('is no zoom when the selection covers the range', () => {

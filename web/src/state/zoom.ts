@@ -13,16 +13,20 @@ export function clampWindow(window: TimeWindow, bounds: TimeWindow): TimeWindow 
   return { start, end: start + width }
 }
 
+// Zooms are whole seconds, the finest the API stores and the URL carries, so a link is exact.
+const SECOND_MS = 1000
+const toSecond = (ms: number) => Math.round(ms / SECOND_MS) * SECOND_MS
+
 /**
- * The zoom for a selection from `start` to `end` (any order), at least MIN_ZOOM_MS wide around
- * its middle, inside the range; null when that is the whole range (no zoom).
+ * The zoom for a selection from `start` to `end` (any order), in whole seconds, at least
+ * MIN_ZOOM_MS wide around its middle, inside the range; null when that is the whole range.
  */
 export function zoomTo(start: number, end: number, range: TimeWindow): TimeWindow | null {
-  let lo = Math.round(Math.min(start, end))
-  let hi = Math.round(Math.max(start, end))
+  let lo = toSecond(Math.min(start, end))
+  let hi = toSecond(Math.max(start, end))
   if (hi - lo < MIN_ZOOM_MS) {
     const middle = (lo + hi) / 2
-    lo = Math.round(middle - MIN_ZOOM_MS / 2)
+    lo = toSecond(middle - MIN_ZOOM_MS / 2)
     hi = lo + MIN_ZOOM_MS
   }
   const zoom = clampWindow({ start: lo, end: hi }, range)
