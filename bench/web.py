@@ -236,6 +236,8 @@ def main() -> None:
           f"p95 {percentile(total, 0.95):.0f} ms, max {max(total):.0f} ms")
     print(f"  of which the API request: p50 {percentile(api, 0.5):.0f} ms, p95 {percentile(api, 0.95):.0f} ms; "
           f"resolutions: {resolutions}")
+    slowest = sorted(trips, reverse=True)[:3]
+    print("  slowest: " + ", ".join(f"{t:.0f} ms ({r}, API {a:.0f} ms)" for t, a, r in slowest))
     print(f"JS heap (after GC): {heap_first:.1f} MB after first render, {heap_zoomed:.1f} MB after the zooms")
     print()
     first = max(renders)

@@ -48,6 +48,15 @@ function extentOf(details: UserDetail[] | null): DataExtent {
   return firsts.length && lasts.length ? { start: Math.min(...firsts), end: Math.max(...lasts) } : null
 }
 
+/** A /multi-user/timeseries request: its query key and the task that asks it. */
+function timeseriesRequest(kind: string, userIds: string[], window: TimeWindow, maxPoints: number) {
+  return {
+    key: `${kind}:${userIds.join(',')}|${window.start}|${window.end}|${maxPoints}`,
+    task: (signal: AbortSignal) =>
+      client.multiTimeseries({ userIds, start: window.start, end: window.end, maxPoints }, signal),
+  }
+}
+
 /** The current answer of a query, or null while it answers an older key. */
 function current<T>(query: { data: T | null; dataKey: string | null }, key: string | null): T | null {
   return key !== null && query.dataKey === key ? query.data : null
@@ -89,34 +98,11 @@ export function App() {
   const timeZone = view.timeZone ?? userTimeZone ?? browserTimeZone()
   const ready = details !== null && boxWidth > 0
 
-  const seriesKey = ready
-    ? `ts:${selected.join(',')}|${visible.start}|${visible.end}|${pointBudget(chartWidth, POINTS_PER_PIXEL, selected.length)}#${attempt}`
-    : null
-  const seriesQuery = useQuery(seriesKey, (signal) =>
-    client.multiTimeseries(
-      {
-        userIds: selected,
-        start: visible.start,
-        end: visible.end,
-        maxPoints: pointBudget(chartWidth, POINTS_PER_PIXEL, selected.length),
-      },
-      signal,
-    ),
-  )
-  const overviewKey = ready
-    ? `ov:${selected.join(',')}|${range.start}|${range.end}|${pointBudget(chartWidth, OVERVIEW_POINTS_PER_PIXEL, selected.length)}#${attempt}`
-    : null
-  const overviewQuery = useQuery(overviewKey, (signal) =>
-    client.multiTimeseries(
-      {
-        userIds: selected,
-        start: range.start,
-        end: range.end,
-        maxPoints: pointBudget(chartWidth, OVERVIEW_POINTS_PER_PIXEL, selected.length),
-      },
-      signal,
-    ),
-  )
+  const detail = timeseriesRequest('ts', selected, visible, pointBudget(chartWidth, POINTS_PER_PIXEL, selected.length))
+  const seriesKey = ready ? `${detail.key}#${attempt}` : null
+  const seriesQuery = useQuery(seriesKey, detail.task)
+  const whole = timeseriesRequest('ov', selected, range, pointBudget(chartWidth, OVERVIEW_POINTS_PER_PIXEL, selected.length))
+  const overviewQuery = useQuery(ready ? `${whole.key}#${attempt}` : null, whole.task)
   // Each user's own local days: a day's summary belongs to the user's calendar.
   const summaryDays = (details ?? []).map((d) => ({
     userId: d.user_id,
@@ -195,6 +181,8 @@ export function App() {
   const stale = seriesQuery.dataKey !== seriesKey
   const chartState = seriesQuery.error ? 'error' : series === null ? 'loading' : stale ? 'updating' : empty ? 'empty' : 'ready'
   const phone = boxWidth > 0 && boxWidth < PHONE_WIDTH
+  // What the overview strip and the detail chart are both given.
+  const shared = { colours, timeZone, width: chartWidth, onZoom }
 
   return (
     <div className="app">
@@ -300,12 +288,9 @@ export function App() {
             <Overview
               data={overview}
               userIds={overviewQuery.data.data.map((entry) => entry.user_id)}
-              colours={colours}
               range={range}
               zoom={zoom}
-              timeZone={timeZone}
-              width={chartWidth}
-              onZoom={onZoom}
+              {...shared}
             />
           </div>
         )}
@@ -323,14 +308,11 @@ export function App() {
             <DetailChart
               data={aligned}
               userIds={shownUsers}
-              colours={colours}
               window={visible}
-              timeZone={timeZone}
               zoneBands={bands}
-              width={chartWidth}
+              {...shared}
               height={phone ? PHONE_CHART_HEIGHT : CHART_HEIGHT}
               dataKey={seriesQuery.dataKey ?? ''}
-              onZoom={onZoom}
               onCursor={setCursor}
             />
           )}

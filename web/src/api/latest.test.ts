@@ -64,7 +64,7 @@ describe('LatestOnly', () => {
     expect([error.status, error.detail]).toEqual([404, 'user_id: unknown user nobody'])
   })
 
-  it('starts the first call at once and merges a burst into its last call', () => {
+  it('starts a call after a quiet spell at once, and only the last of a burst after the interval', () => {
     vi.useFakeTimers()
     try {
       let clock = 1_000
@@ -77,12 +77,17 @@ describe('LatestOnly', () => {
       latest.run(task('first'), () => {})
       expect(started).toEqual(['first'])
       for (const name of ['b', 'c', 'd']) {
-        clock += 50
+        clock += 40
         latest.run(task(name), () => {})
       }
       expect(started).toEqual(['first'])
-      vi.advanceTimersByTime(150)
+      vi.advanceTimersByTime(29) // 'd' waits for 150 ms after 'first' began, not 150 ms more
+      expect(started).toEqual(['first'])
+      vi.advanceTimersByTime(1)
       expect(started).toEqual(['first', 'd'])
+      clock += 30 + 500
+      latest.run(task('later'), () => {})
+      expect(started).toEqual(['first', 'd', 'later'])
     } finally {
       vi.useRealTimers()
     }

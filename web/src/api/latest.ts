@@ -3,9 +3,9 @@
  *
  * A new `run` aborts the request in flight (its AbortSignal fires, so fetch stops) and
  * discards whatever it still resolves with, so a slow old answer never overwrites a newer
- * one. Calls are debounced on the trailing edge, but the first call after a quiet spell
- * starts at once: a single click or drag end costs no delay, a burst (typing a date,
- * holding an arrow key, a pinch) becomes one request once it pauses.
+ * one. Requests start at most once per `delayMs`: a call after a quiet spell starts at once
+ * (a click or a drag end costs no delay), calls that come faster (a held arrow key, a resize)
+ * wait for the end of that interval and only the last of them is sent.
  */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown }
 
@@ -15,7 +15,7 @@ export class LatestOnly {
   private generation = 0
   private controller: AbortController | null = null
   private timer: ReturnType<typeof setTimeout> | null = null
-  private lastCall = Number.NEGATIVE_INFINITY
+  private lastStart = Number.NEGATIVE_INFINITY
 
   constructor(delayMs: number, now: () => number = () => Date.now()) {
     this.delayMs = delayMs
@@ -27,6 +27,7 @@ export class LatestOnly {
     const generation = this.generation
     const start = () => {
       this.timer = null
+      this.lastStart = this.now()
       const controller = new AbortController()
       this.controller = controller
       const current = () => generation === this.generation && !controller.signal.aborted
@@ -39,11 +40,9 @@ export class LatestOnly {
         },
       )
     }
-    const now = this.now()
-    const quiet = now - this.lastCall >= this.delayMs
-    this.lastCall = now
-    if (quiet) start()
-    else this.timer = setTimeout(start, this.delayMs)
+    const wait = this.lastStart + this.delayMs - this.now()
+    if (wait <= 0) start()
+    else this.timer = setTimeout(start, wait)
   }
 
   /** Abort what is in flight or waiting; nothing from before this call is delivered. */

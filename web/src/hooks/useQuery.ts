@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react'
 import { LatestOnly } from '../api/latest.ts'
 
-// Requests wait this long for the next change while changes keep coming (typing, key repeat).
+// Requests of one query start at most this often while changes keep coming (key repeat, resizes).
 export const DEBOUNCE_MS = 150
 
 export interface QueryState<T> {
