@@ -90,12 +90,12 @@ def free_port() -> int:
 class ApiServer:
     """The query API (``uvicorn hr_api.main:app``) on 127.0.0.1, serving web/dist under /app/."""
 
-    def __init__(self, db_url: str, log: Path, web_dir: Path = WEB_DIST) -> None:
+    def __init__(self, db_url: str, log: Path, *, auth: str = "off", web_dir: Path = WEB_DIST) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         env = {key: value for key, value in os.environ.items() if not key.startswith("HR_")}
-        env.update(HR_DATABASE_URL=db_url, HR_API_AUTH="off", HR_API_WEB_DIR=str(web_dir))
+        env.update(HR_DATABASE_URL=db_url, HR_API_AUTH=auth, HR_API_WEB_DIR=str(web_dir))
         command = [sys.executable, "-m", "uvicorn", "hr_api.main:app", "--host", "127.0.0.1"]
         with log.open("wb") as out:
             self.process = subprocess.Popen(

@@ -20,6 +20,8 @@ import pytest
 
 from hr_assets import localdb
 from hr_assets.settings import PROJECT_ROOT
+from hr_assets.warehouse.api_keys import create_key
+from hr_assets.warehouse.db import connection
 from hr_assets_tests.browser import ApiServer, SimulatedUser, api_server, launch, load_simulated, missing_for_browser
 from hr_assets_tests.conftest import TEMPLATE, create_database, drop_database
 
@@ -327,10 +329,11 @@ def test_the_url_reproduces_the_view_after_reload(api: ApiServer, open_page: Ope
         assert reopened.get_by_label("Time zone").input_value() == "UTC"
         assert reopened.get_by_label("Heart-rate zones").input_value() == "user2"
     # Back in the browser's history undoes one change at a time: zones, time zone, then the zoom.
+    zoomed = drawn_key(page)
     for _ in range(3):
         page.go_back()
     page.wait_for_function("() => !new URLSearchParams(location.search).has('from')")
-    wait_drawn(page, after=drawn_key(page))
+    wait_drawn(page, after=zoomed)
     assert url_params(page) == {"users": "user1,user2", "range": "24h"}
 
 
@@ -385,6 +388,38 @@ def test_a_stopped_api_shows_its_error(dashboard_db: str, open_page: OpenPage, t
     assert "The API did not answer" in alert.inner_text()
     assert page.locator(".chart").get_attribute("data-state") == "error"
     assert alert.get_by_role("button", name="Retry").is_visible()
+
+
+def test_with_keys_on_a_401_asks_for_a_key_and_keeps_it_for_the_session(
+    dashboard_db: str, open_page: OpenPage, tmp_path: Path
+) -> None:
+    with connection(dashboard_db) as conn:
+        _, secret = create_key(conn, name="dashboard test", user_ids=["user1"], registered={"user1", "user2"})
+    server = ApiServer(dashboard_db, tmp_path / "api.log", auth="keys")
+    try:
+        page = open_page(f"{server.url}/app/")
+        prompt = page.locator("form.key-prompt")
+        prompt.wait_for()
+        assert "This API needs a key" in prompt.inner_text()
+        page.get_by_label("API key").fill("hr_" + "x" * 43)
+        page.get_by_role("button", name="Use this key").click()
+        page.get_by_role("heading", name="The API refused this key").wait_for()
+
+        page.get_by_label("API key").fill(secret)
+        page.get_by_role("button", name="Use this key").click()
+        wait_drawn(page)
+        assert prompt.count() == 0
+        # The key sees user1 only, so that is all the registry shows.
+        assert legend_users(page) == ["user1"]
+        assert page.get_by_label("Add a user").locator("option").all_inner_texts() == ["No other users"]
+        page.reload()
+        wait_drawn(page)
+        assert prompt.count() == 0
+        # Another browser session has no key yet.
+        other = open_page(page.url)
+        other.locator("form.key-prompt").wait_for()
+    finally:
+        server.stop()
 
 
 class urllib_json:

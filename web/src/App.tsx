@@ -164,6 +164,10 @@ export function App() {
   const unauthorized = errors.find((e): e is ApiError => e instanceof ApiError && e.status === 401)
   const message = (error: unknown) => (error instanceof ApiError ? error.detail : String(error))
   const setupError = usersQuery.error ?? detailsQuery.error
+  const noUsers = usersQuery.data !== null && usersQuery.data.users.length === 0
+  // Without a key, or without users to show, the chart has nothing to say (hidden, not unmounted,
+  // so that its width is measured as soon as it shows).
+  const chartHidden = unauthorized !== undefined || setupError !== null || noUsers
   const retry = () => setAttempt((n) => n + 1)
 
   const timeZones = useMemo((): ZoneChoice[] => {
@@ -220,9 +224,16 @@ export function App() {
             Retry
           </button>
         </div>
+      ) : noUsers ? (
+        <div className="notice" role="status">
+          <p>
+            No users in the registry yet: add one with <code>hr users add</code> and load days with{' '}
+            <code>hr backfill</code>.
+          </p>
+        </div>
       ) : null}
 
-      <section className="controls" aria-label="What to show">
+      <section className="controls" aria-label="What to show" hidden={unauthorized !== undefined}>
         <UserPicker
           allUsers={allUsers}
           selected={selected}
@@ -246,7 +257,7 @@ export function App() {
         />
       </section>
 
-      <section className="chart-section" aria-labelledby="chart-title">
+      <section className="chart-section" aria-labelledby="chart-title" hidden={chartHidden}>
         <div className="chart-head">
           <h2 id="chart-title">
             {preset && !zoom ? PRESETS[preset].label : formatDuration(visible.end - visible.start)}
@@ -341,7 +352,7 @@ export function App() {
         )}
       </section>
 
-      {summaryQuery.error && !unauthorized ? (
+      {chartHidden ? null : summaryQuery.error ? (
         <div className="error" role="alert">
           <p>Daily summaries: {message(summaryQuery.error)}</p>
         </div>
