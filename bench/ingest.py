@@ -31,27 +31,22 @@ re-created and dropped again.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import psycopg
+from harness import drop_database, log, machine, peak_rss_mb, recreate_database, server
 from psycopg import sql
 
-from hr_assets import localdb
 from hr_assets.cli import install_instance_config, instance_env
 from hr_assets.ingest import IngestReport, Inspector, ingest
 from hr_assets.sources import SOURCES, PayloadKind, SourceError, UserProfile
@@ -105,62 +100,6 @@ class Phase:
     @property
     def rows_per_s(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-# --- server and databases ---------------------------------------------------------------------
-
-
-def database_url(admin_url: str, name: str) -> str:
-    """``admin_url`` pointing at database ``name`` (URL or key=value form)."""
-    if "://" in admin_url:
-        return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    return psycopg.conninfo.make_conninfo(admin_url, dbname=name)
-
-
-def recreate_database(admin_url: str, name: str) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return database_url(admin_url, name)
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-@contextlib.contextmanager
-def server(explicit_url: str | None, scratch: Path) -> Iterator[tuple[str, str]]:
-    """(admin URL, description): the given server, else a throwaway embedded one."""
-    if explicit_url:
-        yield explicit_url, "server from --database-url"
-        return
-    root = scratch / "postgres"
-    log(f"starting a throwaway embedded PostgreSQL in {root}")
-    local = localdb.ensure_running(root)
-    try:
-        yield local.url(), "throwaway embedded server"
-    finally:
-        localdb.stop(root)
-
-
-def machine(conn: psycopg.Connection, mode: Mode) -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    row = conn.execute("SHOW server_version").fetchone()
-    version = f"PostgreSQL {row[0] if row else '?'}"
-    if mode is Mode.TIMESCALEDB:
-        ext = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
-        version += f", TimescaleDB {ext[0] if ext else '?'}"
-    return f"{os.cpu_count()} cores, {model}, {platform.python_implementation()} {platform.python_version()}; {version}"
 
 
 # --- payloads ---------------------------------------------------------------------------------
@@ -445,10 +384,6 @@ def cli_backfill(admin_url: str, scratch: Path, users: list[BenchUser], days: li
 
 
 # --- report -----------------------------------------------------------------------------------
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def table(phases: list[Phase], ceiling: Phase) -> str:

@@ -22,22 +22,22 @@ Targets on this machine: first render under 1.5 s, zoom p95 under 300 ms.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import platform
+import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from harness import drop_database, log, machine, recreate_database, server
 from playwright.sync_api import Page, sync_playwright
 
-from hr_assets import localdb
 from hr_assets.settings import PROJECT_ROOT
+from hr_assets.warehouse.db import connect, detect_mode
+from hr_assets.warehouse.migrations import migrate
 
 # A script's sys.path starts at bench/: the shared browser helpers live in the test package.
 sys.path.insert(0, str(PROJECT_ROOT))
@@ -58,37 +58,7 @@ ZOOM_SHARE = 1 / 6  # each drag selects the middle sixth of the window
 WAIT_MS = 60_000
 TARGET_FIRST_RENDER_MS = 1500
 TARGET_ZOOM_P95_MS = 300
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def database(explicit_url: str | None, scratch: Path) -> Iterator[tuple[str, str]]:
-    """(URL of an empty database, description): on --database-url's server, else a throwaway one."""
-    import psycopg
-    from psycopg import sql
-
-    if explicit_url:
-        admin, where = explicit_url, "server from --database-url"
-        stop: Any = None
-    else:
-        root = scratch / "postgres"
-        log(f"starting a throwaway embedded PostgreSQL in {root}")
-        admin, where, stop = localdb.ensure_running(root).url(), "throwaway embedded server", root
-    name = "hr_bench_web"
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        url = psycopg.conninfo.make_conninfo(admin, dbname=name)
-        yield url, where
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    finally:
-        if stop is not None:
-            localdb.stop(stop)
+DATABASE = "hr_bench_web"
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -170,64 +140,84 @@ def main() -> None:
     ]
     days = [FIRST_DAY + timedelta(days=n) for n in range(args.days)]
     scratch = Path(tempfile.mkdtemp(prefix="hr-bench-web-"))
-    with database(args.database_url, scratch) as (url, where):
-        from hr_assets.warehouse.db import connect, detect_mode
-        from hr_assets.warehouse.migrations import migrate
+    try:
+        with server(args.database_url, scratch) as (admin_url, where):
+            url = recreate_database(admin_url, DATABASE)
+            try:
+                migrate(url)
+                with connect(url) as conn:
+                    mode = detect_mode(conn)
+                    about = machine(conn, mode)
+                log(f"loading {len(users)} users x {len(days)} dense days (simulator, ingest, aggregates)")
+                started = time.perf_counter()
+                readings = load_simulated(url, users, days)
+                log(f"loaded {readings:,} readings in {time.perf_counter() - started:.1f} s; starting the API")
+                api = ApiServer(url, scratch / "api.log")
+                try:
+                    page_url = f"{api.url}/app/?users={','.join(u.id for u in users)}&range=30d"
+                    result = measure(page_url, args.zooms, scratch / "profile")
+                finally:
+                    api.stop()
+            finally:
+                drop_database(admin_url, DATABASE)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    report(result, about, where, mode.value, users, days, readings)
 
-        migrate(url)
-        with connect(url) as conn:
-            mode = detect_mode(conn).value
-            row = conn.execute("SHOW server_version").fetchone()
-            server_version = row[0] if row else "?"
-        log(f"loading {len(users)} users x {len(days)} dense days (simulator, ingest, aggregates)")
-        started = time.perf_counter()
-        readings = load_simulated(url, users, days)
-        log(f"loaded {readings:,} readings in {time.perf_counter() - started:.1f} s; starting the API")
-        server = ApiServer(url, scratch / "api.log")
-        page_url = f"{server.url}/app/?users={','.join(u.id for u in users)}&range=30d"
-        try:
-            with sync_playwright() as driver:
-                browser = launch(driver, scratch / "profile", viewport=VIEWPORT)
-                version = browser.browser.version if browser.browser else "?"
-                renders: list[float] = []
-                for _ in range(RENDERS):
-                    page = browser.new_page()
-                    renders.append(first_render(page, page_url))
-                    page.close()
-                page = browser.new_page()
-                renders.append(first_render(page, page_url))
-                heap_first = heap_mb(page)
-                info = page.locator("output.status").inner_text()
-                trips: list[tuple[float, float, str]] = []
-                drawn = 1
-                while len(trips) < args.zooms:
-                    drawn += 1
-                    trips.append(zoom_once(page, drawn))
-                    if len(trips) % ZOOMS_PER_CYCLE == 0 and len(trips) < args.zooms:
-                        page.get_by_role("button", name="Reset zoom").click()
-                        drawn += 1
-                        wait_drawn(page, drawn)
-                heap_zoomed = heap_mb(page)
-                browser.close()
-        finally:
-            server.stop()
 
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        cpu = next(
-            (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-             if line.startswith("model name")),
-            cpu,
-        )
+@dataclass
+class Result:
+    page_url: str
+    chromium: str
+    shown: str  # the status line after the first render
+    renders: list[float]
+    trips: list[tuple[float, float, str]]  # round trip ms, API request ms, resolution
+    heap_first: float
+    heap_zoomed: float
+
+
+def measure(page_url: str, zooms: int, profile: Path) -> Result:
+    """Phases 1-3 in one Chromium with a fresh profile."""
+    with sync_playwright() as driver:
+        browser = launch(driver, profile, viewport=VIEWPORT)
+        chromium = browser.browser.version if browser.browser else "?"
+        renders: list[float] = []
+        for _ in range(RENDERS):
+            page = browser.new_page()
+            renders.append(first_render(page, page_url))
+            page.close()
+        page = browser.new_page()
+        renders.append(first_render(page, page_url))
+        heap_first = heap_mb(page)
+        shown = page.locator("output.status").inner_text()
+        trips: list[tuple[float, float, str]] = []
+        drawn = 1
+        while len(trips) < zooms:
+            drawn += 1
+            trips.append(zoom_once(page, drawn))
+            if len(trips) % ZOOMS_PER_CYCLE == 0 and len(trips) < zooms:
+                page.get_by_role("button", name="Reset zoom").click()
+                drawn += 1
+                wait_drawn(page, drawn)
+        heap_zoomed = heap_mb(page)
+        browser.close()
+    return Result(page_url, chromium, shown, renders, trips, heap_first, heap_zoomed)
+
+
+def report(
+    result: Result, about: str, where: str, mode: str, users: list[SimulatedUser], days: list[date], readings: int
+) -> None:
+    renders, trips = result.renders, result.trips
     total = [t for t, _, _ in trips]
     api = [a for _, a, _ in trips]
     resolutions = ", ".join(f"{r} {sum(1 for *_, x in trips if x == r)}" for r in ("1h", "1m", "1s"))
     print()
     print("hr-pipeline dashboard benchmark")
-    print(f"machine : {os.cpu_count()} cores, {cpu}; Chromium {version} headless; CPython {platform.python_version()}")
-    print(f"server  : {where}, PostgreSQL {server_version}, {mode} mode; API: uvicorn, one worker")
+    print(f"machine : {about}; Chromium {result.chromium} headless")
+    print(f"server  : {where}, {mode} mode; API: uvicorn, one worker, on the same machine")
     print(f"data    : {days[0]}..{days[-1]} x {len(users)} users = {readings:,} readings (one per second)")
-    print(f"page    : {page_url.split('/app/')[1]} at {VIEWPORT['width']}x{VIEWPORT['height']} ({info})")
+    size = f"{VIEWPORT['width']}x{VIEWPORT['height']}"
+    print(f"page    : /app/{result.page_url.split('/app/')[1]} at {size} ({result.shown})")
     print()
     print(f"first render, navigation start -> chart drawn: cold {renders[0]:.0f} ms; warm "
           f"{', '.join(f'{r:.0f}' for r in renders[1:])} ms "
@@ -238,7 +228,7 @@ def main() -> None:
           f"resolutions: {resolutions}")
     slowest = sorted(trips, reverse=True)[:3]
     print("  slowest: " + ", ".join(f"{t:.0f} ms ({r}, API {a:.0f} ms)" for t, a, r in slowest))
-    print(f"JS heap (after GC): {heap_first:.1f} MB after first render, {heap_zoomed:.1f} MB after the zooms")
+    print(f"JS heap (after GC): {result.heap_first:.1f} MB after first render, {result.heap_zoomed:.1f} MB zoomed")
     print()
     first = max(renders)
     p95 = percentile(total, 0.95)

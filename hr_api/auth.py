@@ -67,19 +67,26 @@ class KeyVerifier:
         self._cache: dict[bytes, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
-    def principal(self, authorization: str | None) -> Principal:
-        scheme, _, secret = (authorization or "").partition(" ")
-        secret = secret.strip()
-        if scheme.lower() != "bearer" or not secret:
-            raise unauthorized("an API key is required: Authorization: Bearer <key> (hr api-keys create)")
+    def cached(self, authorization: str | None) -> Principal | None:
+        """The principal of a key verified in the last KEY_CACHE_SECONDS (or the metrics key), without I/O."""
+        secret = _bearer_secret(authorization)
         digest = key_hash(secret)
         if self._metrics_key_hash is not None and hmac.compare_digest(digest, self._metrics_key_hash):
             return METRICS_ONLY
-        now = time.monotonic()
         with self._lock:
             cached = self._cache.get(digest)
-        if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
+        if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
             return cached[1]
+        return None
+
+    def principal(self, authorization: str | None) -> Principal:
+        """The principal of the request's key; 401 without a key or with an unknown or revoked one."""
+        known = self.cached(authorization)
+        if known is not None:
+            return known
+        secret = _bearer_secret(authorization)
+        digest = key_hash(secret)
+        now = time.monotonic()
         with self._pool.connection() as conn:
             key = find_key(conn, secret)
         if key is None:
@@ -90,3 +97,11 @@ class KeyVerifier:
                 self._cache.clear()
             self._cache[digest] = (now, principal)
         return principal
+
+
+def _bearer_secret(authorization: str | None) -> str:
+    scheme, _, secret = (authorization or "").partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise unauthorized("an API key is required: Authorization: Bearer <key> (hr api-keys create)")
+    return secret

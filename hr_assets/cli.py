@@ -134,9 +134,7 @@ def db_start() -> None:
     """Start the embedded server (initialising it on first use) and apply migrations."""
     root = _require_embedded()
     server = localdb.ensure_running(root)
-    from hr_assets.warehouse.migrations import migrate
-
-    mode, applied = migrate(_warehouse_url())
+    mode, applied = _migrate(_warehouse_url())
     click.echo(f"PostgreSQL on 127.0.0.1:{server.port} ({mode.value} mode, data in {root / 'data'})")
     for name in applied:
         click.echo(f"  applied {name}")
@@ -162,12 +160,22 @@ def db_url(for_dagster: bool) -> None:
     click.echo(_psycopg2_url(_dagster_storage_url()) if for_dagster else _warehouse_url())
 
 
+def _migrate(url: str) -> tuple[Any, list[str]]:
+    """Apply pending migrations; a mode or migration problem is a one-line error, not a traceback."""
+    from hr_assets.warehouse.db import ModeError
+    from hr_assets.warehouse.migrations import MigrationError
+    from hr_assets.warehouse.migrations import migrate as apply
+
+    try:
+        return apply(url)
+    except (ModeError, MigrationError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @main.command()
 def migrate() -> None:
     """Apply pending migrations to the warehouse."""
-    from hr_assets.warehouse.migrations import migrate as apply
-
-    mode, applied = apply(_warehouse_url())
+    mode, applied = _migrate(_warehouse_url())
     click.echo(f"{mode.value} mode; " + (f"applied {', '.join(applied)}" if applied else "up to date"))
 
 
@@ -389,9 +397,7 @@ def setup(no_default_users: bool) -> None:
     """Database, migrations, default users and Dagster partitions: everything `hr serve` needs."""
     env = dagster_env()
     os.environ.update(env)
-    from hr_assets.warehouse.migrations import migrate as apply
-
-    mode, applied = apply(env["HR_DATABASE_URL"])
+    mode, applied = _migrate(env["HR_DATABASE_URL"])
     click.echo(f"warehouse ready ({mode.value} mode{'; applied ' + ', '.join(applied) if applied else ''})")
     added = [] if no_default_users else _ensure_default_users()
     if added:

@@ -52,6 +52,13 @@ class HrSettings(BaseSettings):
         default=4, description="Concurrent database writers allowed by the 'warehouse' concurrency pool."
     )
 
+    warehouse_mode: Literal["auto", "timescaledb", "postgres"] = Field(
+        default="auto",
+        description="'auto': TimescaleDB where the server has it (an installed but not preloaded TimescaleDB is an "
+        "error), else PostgreSQL; 'timescaledb': require it; 'postgres': plain PostgreSQL. Applies when a database "
+        "is first migrated.",
+    )
+
     # --- the query API (hr_api) ---
     api_database_url: str | None = Field(
         default=None,

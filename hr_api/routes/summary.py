@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from hr_api.deps import Caller, Connection, require_readable
+from hr_api.deps import Caller, State, require_readable
 from hr_api.models import Summary, SummaryDay, Zone
 from hr_api.params import invalid, parse_day, parse_user_id
 from hr_api.routes.timeseries import ERRORS
@@ -39,7 +39,7 @@ def _calories(zones: list[Zone]) -> float | None:
 @router.get("/summary", response_model=Summary, responses=ERRORS, summary="One user's days: rest, zones, coverage")
 def summary(
     caller: Caller,
-    conn: Connection,
+    state: State,
     user_id: Annotated[str, Query(description="The user.")],
     start_date: Annotated[str, Query(description="First local date (YYYY-MM-DD; a date-time is cut to its date).")],
     end_date: Annotated[str, Query(description="Last local date, inclusive.")],
@@ -50,10 +50,12 @@ def summary(
         raise invalid("end_date", f"{last} is before start_date {first}")
     if (last - first).days >= MAX_SUMMARY_DAYS:
         raise invalid("end_date", f"at most {MAX_SUMMARY_DAYS} days per request")
-    extents = readings.user_extents(conn, [user_id])
-    require_readable(caller, [user_id], set(extents))
+    with state.pool.connection() as conn:
+        extents = readings.user_extents(conn, [user_id])
+        require_readable(caller, [user_id], set(extents))
+        found = readings.summary_days(conn, user_id, first, last)
     days = []
-    for day in readings.summary_days(conn, user_id, first, last):
+    for day in found:
         zones = _zones(day.heart_rate_zones)
         days.append(
             SummaryDay(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-import psycopg
 from fastapi import APIRouter, Query, Response
 
-from hr_api.deps import Caller, Connection, require_readable
+from hr_api.deps import Caller, State, require_readable
 from hr_api.models import ErrorResponse, MultiUserTimeseries, Timeseries
 from hr_api.params import DEFAULT_MAX_POINTS, MAX_POINTS_LIMIT, invalid, parse_range, parse_user_id, parse_user_ids
 from hr_api.resolution import Plan, TooManyPoints, plan
@@ -41,22 +39,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class _Counter:
-    """Point counts of the requested users, for the resolution plan."""
-
-    def __init__(self, conn: psycopg.Connection, user_ids: list[str]) -> None:
-        self._conn = conn
-        self._user_ids = user_ids
-
-    def sample_sum(self, resolution: Resolution, start: datetime, end: datetime) -> int:
-        return readings.sample_sum(self._conn, resolution, self._user_ids, start, end)
-
-    def bucket_count(self, resolution: Resolution, start: datetime, end: datetime) -> int:
-        return readings.bucket_count(self._conn, resolution, self._user_ids, start, end)
-
-
 def _series(
-    conn: psycopg.Connection,
+    state: State,
     caller: Caller,
     user_ids: list[str],
     start_date: str,
@@ -66,13 +50,14 @@ def _series(
 ) -> tuple[dict[str, UserPoints], bytes]:
     """Each user's points and the response's metadata, encoded."""
     start, end = parse_range(start_date, end_date)
-    extents = readings.user_extents(conn, user_ids)
-    require_readable(caller, user_ids, set(extents))
-    try:
-        chosen: Plan = plan(interval, extents, start, end, max_points, _Counter(conn, user_ids))
-    except TooManyPoints as exc:
-        raise invalid("interval" if interval else "max_points", str(exc)) from None
-    by_user = readings.points(conn, chosen.resolution, user_ids, start, end)
+    with state.pool.connection() as conn:
+        extents = readings.user_extents(conn, user_ids)
+        require_readable(caller, user_ids, set(extents))
+        try:
+            chosen: Plan = plan(interval, extents, start, end, max_points, readings.PointCounts(conn, user_ids))
+        except TooManyPoints as exc:
+            raise invalid("interval" if interval else "max_points", str(exc)) from None
+        by_user = readings.points(conn, chosen.resolution, user_ids, start, end)
     level = LEVELS[chosen.resolution]
     metadata = {
         "query_info": {
@@ -99,7 +84,7 @@ def _json(body: bytes) -> Response:
 @router.get("/timeseries", response_model=Timeseries, responses=ERRORS, summary="One user's heart rate in a range")
 def timeseries(
     caller: Caller,
-    conn: Connection,
+    state: State,
     start_date: StartDate,
     end_date: EndDate,
     user_id: Annotated[str, Query(description="The user.")],
@@ -107,7 +92,7 @@ def timeseries(
     max_points: MaxPoints = DEFAULT_MAX_POINTS,
 ) -> Response:
     user_ids = [parse_user_id(user_id)]
-    by_user, metadata = _series(conn, caller, user_ids, start_date, end_date, interval, max_points)
+    by_user, metadata = _series(state, caller, user_ids, start_date, end_date, interval, max_points)
     found = by_user.get(user_ids[0])
     points = found.json.encode() if found else b"[]"
     return _json(b'{"data":' + points + b',"metadata":' + metadata + b"}")
@@ -121,7 +106,7 @@ def timeseries(
 )
 def multi_user_timeseries(
     caller: Caller,
-    conn: Connection,
+    state: State,
     start_date: StartDate,
     end_date: EndDate,
     user_ids: Annotated[str, Query(description="Comma-separated user ids (at most 20).", examples=["user1,user2"])],
@@ -129,7 +114,7 @@ def multi_user_timeseries(
     max_points: MaxPoints = DEFAULT_MAX_POINTS,
 ) -> Response:
     ids = parse_user_ids(user_ids)
-    by_user, metadata = _series(conn, caller, ids, start_date, end_date, interval, max_points)
+    by_user, metadata = _series(state, caller, ids, start_date, end_date, interval, max_points)
     series = []
     for user_id in ids:
         found = by_user.get(user_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hr_api.deps import Caller, Connection, not_found
+from hr_api.deps import Caller, State, not_found
 from hr_api.models import UserDetail, UserList
 from hr_api.params import parse_user_id
 from hr_api.routes.meta import NOT_FOUND
@@ -15,8 +15,10 @@ router = APIRouter()
 
 
 @router.get("/users", response_model=UserList, summary="Registered users (retired ones included)")
-def users(caller: Caller, conn: Connection) -> UserList:
-    readable = [u for u in list_users(conn, include_retired=True) if caller.may_read(u.id)]
+def users(caller: Caller, state: State) -> UserList:
+    with state.pool.connection() as conn:
+        registered = list_users(conn, include_retired=True)
+    readable = [u for u in registered if caller.may_read(u.id)]
     return UserList(
         users=[u.id for u in readable],
         total_count=len(readable),
@@ -25,15 +27,17 @@ def users(caller: Caller, conn: Connection) -> UserList:
 
 
 @router.get("/users/{user_id}", response_model=UserDetail, responses=NOT_FOUND, summary="One user")
-def user(user_id: str, caller: Caller, conn: Connection) -> UserDetail:
+def user(user_id: str, caller: Caller, state: State) -> UserDetail:
     parse_user_id(user_id)
     if not caller.may_read(user_id):
         raise not_found(user_id)
-    try:
-        found = get_user(conn, user_id)
-    except UserError:
-        raise not_found(user_id) from None
-    extent = user_extents(conn, [user_id])[user_id]
+    with state.pool.connection() as conn:
+        try:
+            found = get_user(conn, user_id)
+        except UserError:
+            raise not_found(user_id) from None
+        extent = user_extents(conn, [user_id])[user_id]
+        days = reading_days(conn, user_id)
     return UserDetail(
         user_id=found.id,
         display_name=found.display_name,
@@ -44,5 +48,5 @@ def user(user_id: str, caller: Caller, conn: Connection) -> UserDetail:
         retired_at=found.retired_at,
         first_reading=extent.first_reading,
         last_reading=extent.last_reading,
-        days_with_data=reading_days(conn, user_id),
+        days_with_data=days,
     )

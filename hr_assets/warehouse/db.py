@@ -17,7 +17,7 @@ import psycopg.errors
 import psycopg_pool
 from psycopg import sql
 
-from hr_assets.settings import SQL_DIR
+from hr_assets.settings import SQL_DIR, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +47,49 @@ def query(name: str) -> sql.SQL:
     return sql.SQL((QUERY_DIR / f"{name}.sql").read_text())
 
 
-def detect_mode(conn: psycopg.Connection) -> Mode:
-    """TimescaleDB mode when the extension is (or can be) installed in this database.
+class ModeError(RuntimeError):
+    """The warehouse cannot be built in the mode asked for (HR_WAREHOUSE_MODE); the message says what to do."""
 
-    A database keeps the mode it was first migrated in (recorded in ``schema_migrations``),
-    so installing TimescaleDB later does not leave plain tables posing as hypertables.
+
+def detect_mode(conn: psycopg.Connection, wanted: str | None = None) -> Mode:
+    """The warehouse's mode: the one it was first migrated in, else what ``wanted`` and the server allow.
+
+    ``wanted`` is HR_WAREHOUSE_MODE (default from the settings): ``auto`` takes TimescaleDB where the
+    server has it preloaded and PostgreSQL where it is not installed; a TimescaleDB that is installed
+    but not preloaded is an error rather than a silent PostgreSQL mode, because a database keeps the
+    mode it was first migrated in. ``timescaledb`` requires it; ``postgres`` never uses it.
     """
+    wanted = wanted or get_settings().warehouse_mode
     recorded = _recorded_mode(conn)
     if recorded is not None:
+        if wanted != "auto" and wanted != recorded.value:
+            raise ModeError(
+                f"HR_WAREHOUSE_MODE={wanted}, but this database was first migrated in {recorded.value} mode and "
+                f"keeps it: unset HR_WAREHOUSE_MODE, or point HR_DATABASE_URL at a new database"
+            )
         return recorded
-    try:
-        with conn.transaction():
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    except psycopg.Error as exc:
-        log.info("TimescaleDB not available (%s): PostgreSQL mode", str(exc).strip().splitlines()[0])
+    if wanted == "postgres":
+        log.info("HR_WAREHOUSE_MODE=postgres: PostgreSQL mode")
         return Mode.POSTGRES
+    installed = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
+    if installed is None:
+        if wanted == "timescaledb":
+            raise ModeError(
+                "HR_WAREHOUSE_MODE=timescaledb, but this server has no TimescaleDB extension installed: install "
+                "it (https://docs.timescale.com/self-hosted/latest/install/), or set HR_WAREHOUSE_MODE=postgres"
+            )
+        log.info("TimescaleDB is not installed on this server: PostgreSQL mode")
+        return Mode.POSTGRES
+    preloaded = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+    if preloaded is None or "timescaledb" not in str(preloaded[0]):
+        # Creating the extension now would end the session; say what to change instead.
+        raise ModeError(
+            "TimescaleDB is installed on this server but not preloaded: add "
+            "shared_preload_libraries = 'timescaledb' to postgresql.conf and restart the server, or set "
+            "HR_WAREHOUSE_MODE=postgres to build the warehouse without it (a database keeps that mode)"
+        )
+    with conn.transaction():
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
     log.info("TimescaleDB available: TimescaleDB mode")
     return Mode.TIMESCALEDB
 

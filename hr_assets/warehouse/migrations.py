@@ -67,8 +67,11 @@ def discover(mode: Mode, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     ]
 
 
-def migrate(url: str) -> tuple[Mode, list[str]]:
+def migrate(url: str, wanted_mode: str | None = None) -> tuple[Mode, list[str]]:
     """Apply pending migrations; return the mode and the names of those applied now.
+
+    ``wanted_mode`` (default HR_WAREHOUSE_MODE) decides the mode of a database migrated for the
+    first time; see :func:`hr_assets.warehouse.db.detect_mode`.
 
     Safe to run from several processes at once: the advisory lock makes the others wait,
     and they then find nothing left to do.
@@ -76,13 +79,13 @@ def migrate(url: str) -> tuple[Mode, list[str]]:
     with connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         try:
-            return _migrate_locked(conn)
+            return _migrate_locked(conn, wanted_mode)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
 
 
-def _migrate_locked(conn: psycopg.Connection) -> tuple[Mode, list[str]]:
-    mode = detect_mode(conn)
+def _migrate_locked(conn: psycopg.Connection, wanted_mode: str | None) -> tuple[Mode, list[str]]:
+    mode = detect_mode(conn, wanted_mode)
     conn.execute(
         """CREATE TABLE IF NOT EXISTS schema_migrations (
                version     integer PRIMARY KEY,

@@ -136,6 +136,20 @@ def bucket_count(
     return _aggregate_scalar(conn, "readings_bucket_count", resolution, user_ids, start, end)
 
 
+class PointCounts:
+    """The counts a resolution plan asks for, of ``user_ids`` over one connection."""
+
+    def __init__(self, conn: psycopg.Connection, user_ids: list[str]) -> None:
+        self._conn = conn
+        self._user_ids = user_ids
+
+    def sample_sum(self, resolution: Resolution, start: datetime, end: datetime) -> int:
+        return sample_sum(self._conn, resolution, self._user_ids, start, end)
+
+    def bucket_count(self, resolution: Resolution, start: datetime, end: datetime) -> int:
+        return bucket_count(self._conn, resolution, self._user_ids, start, end)
+
+
 def _aggregate_scalar(
     conn: psycopg.Connection, name: str, resolution: Resolution, user_ids: list[str], start: datetime, end: datetime
 ) -> int:

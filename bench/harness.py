@@ -1,0 +1,82 @@
+"""What every benchmark here shares: the server it runs on, throwaway databases, the machine's description.
+
+Benchmarks are scripts (``python bench/NAME.py``); this module sits next to them on their path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import resource
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from hr_assets import localdb
+from hr_assets.warehouse.db import Mode
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# --- server and databases ---------------------------------------------------------------------
+
+
+def database_url(admin_url: str, name: str) -> str:
+    """``admin_url`` pointing at database ``name`` (URL or key=value form)."""
+    if "://" in admin_url:
+        return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    return psycopg.conninfo.make_conninfo(admin_url, dbname=name)
+
+
+def recreate_database(admin_url: str, name: str) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return database_url(admin_url, name)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextlib.contextmanager
+def server(explicit_url: str | None, scratch: Path) -> Iterator[tuple[str, str]]:
+    """(admin URL, description): the given server, else a throwaway embedded one."""
+    if explicit_url:
+        yield explicit_url, "server from --database-url"
+        return
+    root = scratch / "postgres"
+    log(f"starting a throwaway embedded PostgreSQL in {root}")
+    local = localdb.ensure_running(root)
+    try:
+        yield local.url(), "throwaway embedded server"
+    finally:
+        localdb.stop(root)
+
+
+def machine(conn: psycopg.Connection, mode: Mode) -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    row = conn.execute("SHOW server_version").fetchone()
+    version = f"PostgreSQL {row[0] if row else '?'}"
+    if mode is Mode.TIMESCALEDB:
+        ext = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+        version += f", TimescaleDB {ext[0] if ext else '?'}"
+    return f"{os.cpu_count()} cores, {model}, {platform.python_implementation()} {platform.python_version()}; {version}"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
