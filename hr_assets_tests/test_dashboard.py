@@ -264,11 +264,44 @@ def test_drag_zoom_into_one_minute_shows_raw_readings(api: ApiServer, open_page:
     assert resolution(page) == "1s"
     assert "raw readings" in page.locator("output.status").inner_text()
     assert seen[-1]["resolution"] == "1s" and int(seen[-1]["points"]) == status_points(page) > 0
+    # The legend shows the reading under the cursor, with its time to the second in the user's zone.
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    legend = page.locator(".legend-row")
+    assert re.fullmatch(r"user1\s+\d+ bpm", legend.locator("li").inner_text())
+    assert re.search(r"\d\d:\d\d:\d\d$", legend.locator(".legend-time").inner_text())
+    # Pan: half a window later, same width.
+    page.get_by_role("button", name="Pan later").click()
+    page.wait_for_function(f"() => new URLSearchParams(location.search).get('from') !== {params['from']!r}")
+    panned = url_params(page)
+    assert instant(panned["from"]) - instant(params["from"]) == span / 2
+    assert instant(panned["to"]) - instant(panned["from"]) == span
+    params = panned
     # Back out one step: twice as wide, asked again.
     page.get_by_role("button", name="Zoom out").click()
     page.wait_for_function("() => new URLSearchParams(location.search).get('from') !== null")
     wider = url_params(page)
     assert instant(wider["to"]) - instant(wider["from"]) == span * 2
+
+
+def test_dragging_over_the_overview_zooms_and_marks_the_window(api: ApiServer, open_page: OpenPage) -> None:
+    page = open_page(f"{api.url}/app/?range=24h")
+    first = wait_drawn(page)
+    strip = page.locator(".overview .u-over")
+    box = strip.bounding_box()
+    assert box
+    y = box["y"] + box["height"] / 2
+    # A quarter of the day, from 06:00 to 12:00 of the range.
+    page.mouse.move(box["x"] + box["width"] / 4, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 3 / 8, y, steps=3)
+    page.mouse.move(box["x"] + box["width"] / 2, y, steps=3)
+    page.mouse.up()
+    wait_drawn(page, after=first)
+    params = url_params(page)
+    span = instant(params["to"]) - instant(params["from"])
+    assert timedelta(hours=5, minutes=50) <= span <= timedelta(hours=6, minutes=10)
+    assert resolution(page) == "1m"
+    assert page.get_by_role("heading", name=re.compile(r"^6 h")).is_visible()
 
 
 def test_touch_pinch_zooms_on_a_phone(api: ApiServer, open_page: OpenPage) -> None:

@@ -193,7 +193,9 @@ export function App() {
       <header className="top">
         <h1>Heart rate</h1>
         <p className="muted">
-          {usersQuery.data ? `${formatCount(usersQuery.data.total_count)} users in the registry` : 'hr-pipeline'}
+          {usersQuery.data
+            ? `${formatCount(usersQuery.data.total_count)} ${usersQuery.data.total_count === 1 ? 'user' : 'users'} in the registry`
+            : 'hr-pipeline'}
         </p>
       </header>
 
