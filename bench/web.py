@@ -6,7 +6,7 @@ PostgreSQL the project's way (simulator, ``ingest()``, the 1m/1h/1d aggregates),
 query API (uvicorn, serving the built web/dist under /app/) and drives Debian's Chromium with
 Playwright:
 
-1. first render: a fresh page on the last 30 days of both users, from navigation start to the
+1. first render: a fresh page on all the data of both users (range=all), from navigation start to the
    detail chart drawn with data (the page's own ``hr:chart-drawn`` User Timing mark; its clock
    starts at navigation), cold (first page of a new browser) and then warm, several times;
 2. zoom round trip: 20 drag-zooms with the mouse, each into the middle sixth of the window (30 days,
@@ -32,12 +32,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from harness import drop_database, log, machine, recreate_database, server
+from harness import BenchDatabase, log, migrated_database
 from playwright.sync_api import Page, sync_playwright
 
 from hr_assets.settings import PROJECT_ROOT
-from hr_assets.warehouse.db import connect, detect_mode
-from hr_assets.warehouse.migrations import migrate
 
 # A script's sys.path starts at bench/: the shared browser helpers live in the test package.
 sys.path.insert(0, str(PROJECT_ROOT))
@@ -141,28 +139,20 @@ def main() -> None:
     days = [FIRST_DAY + timedelta(days=n) for n in range(args.days)]
     scratch = Path(tempfile.mkdtemp(prefix="hr-bench-web-"))
     try:
-        with server(args.database_url, scratch) as (admin_url, where):
-            url = recreate_database(admin_url, DATABASE)
+        with migrated_database(args.database_url, scratch, DATABASE) as database:
+            log(f"loading {len(users)} users x {len(days)} dense days (simulator, ingest, aggregates)")
+            started = time.perf_counter()
+            readings = load_simulated(database.url, users, days)
+            log(f"loaded {readings:,} readings in {time.perf_counter() - started:.1f} s; starting the API")
+            api = ApiServer(database.url, scratch / "api.log")
             try:
-                migrate(url)
-                with connect(url) as conn:
-                    mode = detect_mode(conn)
-                    about = machine(conn, mode)
-                log(f"loading {len(users)} users x {len(days)} dense days (simulator, ingest, aggregates)")
-                started = time.perf_counter()
-                readings = load_simulated(url, users, days)
-                log(f"loaded {readings:,} readings in {time.perf_counter() - started:.1f} s; starting the API")
-                api = ApiServer(url, scratch / "api.log")
-                try:
-                    page_url = f"{api.url}/app/?users={','.join(u.id for u in users)}&range=30d"
-                    result = measure(page_url, args.zooms, scratch / "profile")
-                finally:
-                    api.stop()
+                page_url = f"{api.url}/app/?users={','.join(u.id for u in users)}&range=all"
+                result = measure(page_url, args.zooms, scratch / "profile")
             finally:
-                drop_database(admin_url, DATABASE)
+                api.stop()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    report(result, about, where, mode.value, users, days, readings)
+    report(result, database, users, days, readings)
 
 
 @dataclass
@@ -205,7 +195,7 @@ def measure(page_url: str, zooms: int, profile: Path) -> Result:
 
 
 def report(
-    result: Result, about: str, where: str, mode: str, users: list[SimulatedUser], days: list[date], readings: int
+    result: Result, database: BenchDatabase, users: list[SimulatedUser], days: list[date], readings: int
 ) -> None:
     renders, trips = result.renders, result.trips
     total = [t for t, _, _ in trips]
@@ -213,8 +203,8 @@ def report(
     resolutions = ", ".join(f"{r} {sum(1 for *_, x in trips if x == r)}" for r in ("1h", "1m", "1s"))
     print()
     print("hr-pipeline dashboard benchmark")
-    print(f"machine : {about}; Chromium {result.chromium} headless")
-    print(f"server  : {where}, {mode} mode; API: uvicorn, one worker, on the same machine")
+    print(f"machine : {database.machine}; Chromium {result.chromium} headless")
+    print(f"server  : {database.where}, {database.mode.value} mode; API: uvicorn, one worker, on the same machine")
     print(f"data    : {days[0]}..{days[-1]} x {len(users)} users = {readings:,} readings (one per second)")
     size = f"{VIEWPORT['width']}x{VIEWPORT['height']}"
     print(f"page    : /app/{result.page_url.split('/app/')[1]} at {size} ({result.shown})")
