@@ -48,9 +48,10 @@ from hr_api.resolution import plan
 from hr_assets import localdb
 from hr_assets.ingest import changed_windows, ingest
 from hr_assets.sources import SOURCES
+from hr_assets.user_day import UserDay
 from hr_assets.warehouse import readings
 from hr_assets.warehouse.aggregates import LEVELS, refresh
-from hr_assets.warehouse.db import connect, connection, detect_mode
+from hr_assets.warehouse.db import Warehouse, connect, detect_mode
 from hr_assets.warehouse.migrations import migrate
 from hr_assets.warehouse.readings import Resolution
 from hr_assets.warehouse.users import NewUser, add_user, users_by_id
@@ -128,20 +129,21 @@ class Measured:
 
 def load(url: str, days: list[date]) -> int:
     """Register the two users (dense simulated days) and load them as the pipeline does; the rows."""
-    mode, _ = migrate(url)
-    with connection(url) as conn:
+    migrate(url)
+    warehouse = Warehouse(url)
+    with warehouse.connection() as conn:
         for user_id, seed, timezone in USERS:
             user = NewUser(user_id, timezone, days[0], seed=seed, source_config={"dense": True})
-            add_user(conn, user, known_sources=set(SOURCES))
+            add_user(conn, user, known_sources=SOURCES.kinds)
         conn.commit()
         registered = users_by_id(conn, [u for u, _, _ in USERS])
-    partitions = [(user_id, day) for user_id, _, _ in USERS for day in days]
+    partitions = [UserDay(user_id, day) for user_id, _, _ in USERS for day in days]
     for payload in ("intraday", "summary"):
-        report = ingest(url, registered, partitions, payload)
+        report = ingest(warehouse, SOURCES, registered, partitions, payload)
         if report.failures:
             raise SystemExit(f"loading failed: {report.failures[:3]}")
     for name in ("1m", "1h", "1d"):
-        refresh(url, mode, LEVELS[name], changed_windows(registered, partitions))
+        refresh(warehouse, LEVELS[name], changed_windows(registered, partitions))
     with connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         row = conn.execute("SELECT count(*) FROM activities_heart_intraday").fetchone()

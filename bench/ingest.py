@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -47,16 +47,18 @@ import psycopg
 from harness import drop_database, log, machine, peak_rss_mb, recreate_database, server
 from psycopg import sql
 
-from hr_assets.cli import install_instance_config, instance_env
 from hr_assets.ingest import IngestReport, Inspector, ingest
+from hr_assets.instance import install_instance_config, instance_env
+from hr_assets.planning import partition_order
 from hr_assets.sources import SOURCES, PayloadKind, SourceError, UserProfile
 from hr_assets.sources.base import DateRange, DayPayloads
 from hr_assets.sources.simulator import simulate_day
 from hr_assets.transform import parse_intraday
-from hr_assets.warehouse.db import Mode, connect, detect_mode
+from hr_assets.user_day import UserDay
+from hr_assets.warehouse.db import Mode, Warehouse, connect, detect_mode
 from hr_assets.warehouse.loads import INTRADAY_COLUMNS, copy_data
 from hr_assets.warehouse.migrations import migrate
-from hr_assets.warehouse.users import NewUser, User, add_user, get_user
+from hr_assets.warehouse.users import NewUser, User, add_user, get_user, list_users
 
 # A June range: no DST change in either zone, so every day has exactly 86,400 readings.
 FIRST_DAY = date(2025, 6, 1)
@@ -211,9 +213,7 @@ def totals(url: str, table: str) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-def copy_ceiling(
-    url: str, mode: Mode, folder: Path, partitions: list[tuple[str, date]], copy_format: str
-) -> tuple[Phase, int]:
+def copy_ceiling(url: str, mode: Mode, folder: Path, partitions: list[UserDay], copy_format: str) -> tuple[Phase, int]:
     """Phase 1: COPY each partition's bytes into an empty copy of the table; time COPY + commit only."""
     table = sql.Identifier(CEILING_TABLE)
     with connect(url) as conn:
@@ -227,7 +227,7 @@ def copy_ceiling(
     statement = sql.SQL("COPY {} (user_id, time, bpm, confidence) FROM STDIN (FORMAT {})").format(table, option)
     seconds = 0.0
     with connect(url) as conn:
-        for user_id, day in partitions:
+        for user_id, day in ((p.user_id, p.day) for p in partitions):
             data = payload_path(folder, user_id, day, suffix).read_bytes()
             started = time.perf_counter()
             with conn.cursor().copy(statement) as copy:
@@ -274,7 +274,7 @@ def partition_by_month(url: str, days: list[date]) -> str:
 def assets_inspector() -> tuple[Inspector | None, str]:
     """The intraday checks the asset runs on the parsing thread, if this version has them."""
     try:
-        from hr_assets.checks import intraday_inspector
+        from hr_assets.defs.heart_rate.checks import intraday_inspector
     except ImportError as exc:
         return None, f"without per-partition checks ({exc})"
     return intraday_inspector(), "with the asset's checks (intraday_inspector)"
@@ -283,17 +283,17 @@ def assets_inspector() -> tuple[Inspector | None, str]:
 def load_path(
     url: str,
     users: dict[str, User],
-    partitions: list[tuple[str, date]],
+    partitions: list[UserDay],
     folder: Path,
     suffix: str,
     name: str,
     inspect: Inspector | None,
 ) -> tuple[Phase, IngestReport]:
     """Phases 2 and 3: the real ``ingest()`` over payloads served from the files, as the asset calls it."""
-    SOURCES[BENCH_SOURCE] = PregeneratedSource(folder, suffix)
+    sources = SOURCES.with_sources(PregeneratedSource(folder, suffix))
     checkpoint(url)
     started = time.perf_counter()
-    report = ingest(url, users, partitions, "intraday", inspect=inspect)
+    report = ingest(Warehouse(url), sources, users, partitions, "intraday", inspect=inspect)
     seconds = time.perf_counter() - started
     if report.failures:
         raise SystemExit(f"{name}: {len(report.failures)} partition(s) failed, first: {report.failures[0].error}")
@@ -316,6 +316,11 @@ def register(url: str, users: list[BenchUser]) -> dict[str, User]:
         registered = {user.id: get_user(conn, user.id) for user in users}
         conn.commit()
     return registered
+
+
+def register_users(url: str) -> list[User]:
+    with connect(url) as conn:
+        return list_users(conn)
 
 
 @dataclass(frozen=True)
@@ -353,11 +358,12 @@ def cli_backfill(admin_url: str, scratch: Path, users: list[BenchUser], days: li
         install_instance_config(home)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HR_", "DAGSTER_"))}
         env.update(instance_env(home, url, storage_url), HR_HOME=str(scratch / "hr_home"))
-        # The project's own way of adding the users to the Dagster instance's "users" partitions.
-        subprocess.run(
-            [sys.executable, "-c", "from hr_assets.cli import sync_partitions; sync_partitions()"], env=env, check=True
-        )
-        first, last = min(user.id for user in users), max(user.id for user in users)
+        # The project's own way of adding the users to the Dagster instance's "users" partitions,
+        # in the order partition_order gives: the range from the first to the last is every user.
+        hr = str(Path(sys.executable).parent / "hr")
+        subprocess.run([hr, "setup", "--no-default-users"], env=env, check=True, capture_output=True)
+        order = partition_order(register_users(url), datetime.now(UTC))
+        first, last = order[0], order[-1]
         command = [
             str(Path(sys.executable).parent / "dagster"),
             *("asset", "materialize", "-m", "hr_assets.definitions", "--select", "group:heart_rate"),
@@ -415,7 +421,7 @@ def main() -> None:
 
     users = bench_users(args.users)
     days = [FIRST_DAY + timedelta(days=n) for n in range(args.days)]
-    partitions = sorted((user.id, day) for user in users for day in days)  # as the assets order them
+    partitions = sorted(UserDay(user.id, day) for user in users for day in days)  # as the assets order them
     scratch = Path(tempfile.mkdtemp(prefix="hr-bench-ingest-"))
     payloads = scratch / "payloads"
 

@@ -4,11 +4,12 @@
   hr db start | stop | status | url      the embedded PostgreSQL (when HR_DATABASE_URL is unset)
   hr migrate                             apply pending SQL migrations
   hr users add | update | retire | list  the user registry
+  hr users import ROSTER.csv             register a study's participants in one go
   hr setup                               database, migrations, default users, Dagster partitions
-  hr backfill --last-days 7              materialise recent complete days through Dagster
+  hr backfill --last-days 7              materialise complete days through Dagster (--user, --from/--to)
   hr env                                 shell exports for running `dagster` by hand
   hr dagster ARGS...                     the dagster CLI with this project's settings
-  hr serve                               the Dagster webserver and daemon, and the API, on 127.0.0.1
+  hr serve                               the Dagster webserver and daemon (dg dev), and the API, on 127.0.0.1
   hr api                                 the query API (and dashboard) alone
   hr api-keys create | list | revoke     bearer keys of the API
 """
@@ -19,20 +20,24 @@ import json
 import logging
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hr_assets import localdb
-from hr_assets.partitions import complete_days
-from hr_assets.settings import PROJECT_ROOT, HrSettings, get_settings
+from hr_assets.settings import PROJECT_ROOT, get_settings
+
+if TYPE_CHECKING:
+    from hr_assets.warehouse.db import Warehouse
+    from hr_assets.warehouse.users import User
 
 DEFAULT_USERS: tuple[dict[str, Any], ...] = (
     {"id": "user1", "seed": 23, "timezone": "Europe/Berlin"},
@@ -41,15 +46,10 @@ DEFAULT_USERS: tuple[dict[str, Any], ...] = (
 DEFAULT_WEB_PORT = 3000
 # How long `hr serve` gives Dagster and the API to stop after Ctrl-C.
 SHUTDOWN_SECONDS = 20
-# Dagster writes the materializations of a partition range in batches of this many events
-# instead of one statement each. Opt-in in Dagster; measured with this project's instance, a
-# 60-partition CLI backfill took 10.8 s with it and 13.1 s without (bench/ingest.py's
-# phase 5). Set it to 0 to turn batching off.
-DAGSTER_EVENT_BATCH_SIZE = "1000"
-
-
-def _settings() -> HrSettings:
-    return get_settings()
+# Days `hr backfill` loads when neither --last-days nor --from/--to is given.
+DEFAULT_BACKFILL_DAYS = 7
+# Days of history the demo users get (`make run`).
+DEFAULT_USERS_HISTORY_DAYS = 30
 
 
 def _warehouse_url() -> str:
@@ -58,52 +58,29 @@ def _warehouse_url() -> str:
     return resolve_database_url()
 
 
-def _dagster_storage_url() -> str:
-    settings = _settings()
-    if settings.dagster_storage_url:
-        return settings.dagster_storage_url
-    if settings.database_url:
-        return settings.database_url
-    from hr_assets.resources import DAGSTER_DATABASE
+def _warehouse() -> Warehouse:
+    """The warehouse (the embedded server started if it is the one), for a command's connections."""
+    from hr_assets.warehouse.db import Warehouse
 
-    server = localdb.ensure_running(settings.home / "postgres")
-    return localdb.ensure_database(server, DAGSTER_DATABASE)
+    return Warehouse(_warehouse_url())
 
 
-def dagster_env() -> dict[str, str]:
-    """Environment for Dagster processes: the instance under HR_HOME, both database URLs, event batching."""
-    settings = _settings()
-    ours = settings.home / "dagster"
-    home = settings.dagster_home or ours
-    if home == ours:  # our own instance (also after `eval "$(hr env)"`): keep it on the repo's dagster.yaml
-        install_instance_config(home)
-    return instance_env(home, _warehouse_url(), _dagster_storage_url())
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """The project's errors (bad input, database, mode) as one-line command errors, not tracebacks."""
+    from hr_assets.localdb import LocalDatabaseError
+    from hr_assets.roster import RosterError
+    from hr_assets.sources import SourceError
+    from hr_assets.warehouse.api_keys import ApiKeyError
+    from hr_assets.warehouse.db import ModeError, WarehouseError
+    from hr_assets.warehouse.migrations import MigrationError
+    from hr_assets.warehouse.users import UserError
 
-
-def _psycopg2_url(url: str) -> str:
-    # dagster-postgres sends NOTIFY with bound parameters, which only the psycopg2 driver
-    # accepts; SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL.
-    scheme, _, rest = url.partition("://")
-    return f"postgresql+psycopg2://{rest}" if scheme in ("postgresql", "postgres") else url
-
-
-def install_instance_config(home: Path) -> None:
-    """Make ``home`` a Dagster instance configured by the repository's dagster.yaml."""
-    home.mkdir(parents=True, exist_ok=True)
-    instance_yaml = home / "dagster.yaml"
-    source_yaml = PROJECT_ROOT / "dagster.yaml"
-    if not instance_yaml.exists() or instance_yaml.read_bytes() != source_yaml.read_bytes():
-        shutil.copyfile(source_yaml, instance_yaml)
-
-
-def instance_env(home: Path, warehouse_url: str, storage_url: str) -> dict[str, str]:
-    """The variables a Dagster process of this project runs with (dagster.yaml reads the storage URL)."""
-    return {
-        "DAGSTER_HOME": str(home),
-        "HR_DATABASE_URL": warehouse_url,
-        "HR_DAGSTER_STORAGE_URL": _psycopg2_url(storage_url),
-        "DAGSTER_EVENT_BATCH_SIZE": os.environ.get("DAGSTER_EVENT_BATCH_SIZE", DAGSTER_EVENT_BATCH_SIZE),
-    }
+    errors = (UserError, SourceError, ApiKeyError, RosterError, WarehouseError, ModeError, MigrationError)
+    try:
+        yield
+    except (*errors, LocalDatabaseError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group(help=__doc__)
@@ -123,17 +100,25 @@ def db() -> None:
 
 
 def _require_embedded() -> Path:
-    settings = _settings()
+    settings = get_settings()
     if settings.database_url:
         raise click.ClickException("HR_DATABASE_URL is set: the warehouse is not the embedded server")
     return settings.home / "postgres"
+
+
+def _migrate(url: str) -> tuple[Any, list[str]]:
+    from hr_assets.warehouse.migrations import migrate as apply
+
+    with _clear_errors():
+        return apply(url)
 
 
 @db.command("start")
 def db_start() -> None:
     """Start the embedded server (initialising it on first use) and apply migrations."""
     root = _require_embedded()
-    server = localdb.ensure_running(root)
+    with _clear_errors():
+        server = localdb.ensure_running(root)
     mode, applied = _migrate(_warehouse_url())
     click.echo(f"PostgreSQL on 127.0.0.1:{server.port} ({mode.value} mode, data in {root / 'data'})")
     for name in applied:
@@ -157,19 +142,9 @@ def db_status() -> None:
 @click.option("--dagster", "for_dagster", is_flag=True, help="The Dagster storage URL instead.")
 def db_url(for_dagster: bool) -> None:
     """Print the warehouse URL (contains the local password: do not paste it anywhere)."""
-    click.echo(_psycopg2_url(_dagster_storage_url()) if for_dagster else _warehouse_url())
+    from hr_assets.instance import dagster_storage_url, psycopg2_url
 
-
-def _migrate(url: str) -> tuple[Any, list[str]]:
-    """Apply pending migrations; a mode or migration problem is a one-line error, not a traceback."""
-    from hr_assets.warehouse.db import ModeError
-    from hr_assets.warehouse.migrations import MigrationError
-    from hr_assets.warehouse.migrations import migrate as apply
-
-    try:
-        return apply(url)
-    except (ModeError, MigrationError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    click.echo(psycopg2_url(dagster_storage_url()) if for_dagster else _warehouse_url())
 
 
 @main.command()
@@ -185,13 +160,6 @@ def migrate() -> None:
 @main.group()
 def users() -> None:
     """The user registry."""
-
-
-def _user_errors() -> Any:
-    from hr_assets.sources import SourceError
-    from hr_assets.warehouse.users import UserError
-
-    return (UserError, SourceError)
 
 
 def _parse_config(pairs: tuple[str, ...], export_path: str | None) -> dict[str, Any]:
@@ -237,25 +205,49 @@ def users_add(
 ) -> None:
     """Register USER_ID."""
     from hr_assets.sources import SOURCES, UserProfile
-    from hr_assets.warehouse.db import connection
     from hr_assets.warehouse.users import NewUser, add_user
 
     config = _parse_config(config_pairs, export_path)
-    try:
+    with _clear_errors():
         first = start_date.date() if start_date else None
         if first is None:
-            available = (
-                SOURCES[source].available_dates(UserProfile(user_id, timezone, source, seed, config))
-                if source in SOURCES
-                else None
-            )
-            first = available.first if available else date.today() - timedelta(days=30)
+            profile = UserProfile(user_id, timezone, source, seed, config)
+            available = SOURCES[source].available_dates(profile) if source in SOURCES else None
+            first = available.first if available else date.today() - timedelta(days=DEFAULT_USERS_HISTORY_DAYS)
         new = NewUser(user_id, timezone, first, source, display_name, seed, config)
-        with connection(_warehouse_url()) as conn:
-            user = add_user(conn, new, known_sources=set(SOURCES))
-    except _user_errors() as exc:
-        raise click.ClickException(str(exc)) from exc
+        with _warehouse().connection() as conn:
+            user = add_user(conn, new, known_sources=SOURCES.kinds)
     click.echo(f"added {user.id} ({user.timezone}, {user.source}, from {user.start_date})")
+
+
+@users.command("import")
+@click.argument("roster", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def users_import(roster: Path) -> None:
+    """Register the users of ROSTER (CSV: id, timezone, source, settings, start_date; optional name, seed).
+
+    Every row is checked first; bad rows are listed with their line and the good ones registered
+    in one transaction. Exits with 1 when a row was bad.
+    """
+    from hr_assets.roster import parse_roster, register_roster
+    from hr_assets.sources import SOURCES
+    from hr_assets.warehouse.users import list_users
+
+    with _clear_errors():
+        warehouse = _warehouse()
+        with warehouse.connection() as conn:
+            registered = {u.id for u in list_users(conn, include_retired=True)}
+        new, errors = parse_roster(roster.read_text(encoding="utf-8-sig"), SOURCES, registered)
+        for error in errors:
+            click.echo(f"{roster}: {error}", err=True)
+        if new:
+            with warehouse.connection() as conn:
+                register_roster(conn, new, SOURCES)
+    click.echo(f"registered {len(new)} user(s); {len(errors)} row(s) refused")
+    if new:
+        added, _ = _sync_partitions()
+        click.echo(f"Dagster user partitions added: {len(added)}")
+    if errors:
+        raise SystemExit(1)
 
 
 @users.command("update")
@@ -281,26 +273,22 @@ def users_update(
 ) -> None:
     """Change USER_ID's settings (only the options given)."""
     from hr_assets.sources import SOURCES
-    from hr_assets.warehouse.db import connection
     from hr_assets.warehouse.users import update_user
 
     config = _parse_config(config_pairs, export_path) if (config_pairs or export_path) else None
-    try:
-        with connection(_warehouse_url()) as conn:
-            user = update_user(
-                conn,
-                user_id,
-                known_sources=set(SOURCES),
-                reactivate=reactivate,
-                timezone=timezone,
-                source=source,
-                seed=seed,
-                source_config=config,
-                display_name=display_name,
-                start_date=start_date.date() if start_date else None,
-            )
-    except _user_errors() as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _clear_errors(), _warehouse().connection() as conn:
+        user = update_user(
+            conn,
+            user_id,
+            known_sources=SOURCES.kinds,
+            reactivate=reactivate,
+            timezone=timezone,
+            source=source,
+            seed=seed,
+            source_config=config,
+            display_name=display_name,
+            start_date=start_date.date() if start_date else None,
+        )
     click.echo(f"updated {user.id}")
 
 
@@ -308,14 +296,10 @@ def users_update(
 @click.argument("user_id")
 def users_retire(user_id: str) -> None:
     """Stop scheduling USER_ID (its data is kept)."""
-    from hr_assets.warehouse.db import connection
     from hr_assets.warehouse.users import retire_user
 
-    try:
-        with connection(_warehouse_url()) as conn:
-            retire_user(conn, user_id)
-    except _user_errors() as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _clear_errors(), _warehouse().connection() as conn:
+        retire_user(conn, user_id)
     click.echo(f"retired {user_id}")
 
 
@@ -323,10 +307,9 @@ def users_retire(user_id: str) -> None:
 @click.option("--all", "include_retired", is_flag=True, help="Include retired users.")
 @click.option("--json", "as_json", is_flag=True)
 def users_list(include_retired: bool, as_json: bool) -> None:
-    from hr_assets.warehouse.db import connection
     from hr_assets.warehouse.users import list_users
 
-    with connection(_warehouse_url()) as conn:
+    with _clear_errors(), _warehouse().connection() as conn:
         found = list_users(conn, include_retired=include_retired)
     if as_json:
         click.echo(json.dumps([{**u.__dict__} for u in found], default=str, indent=2))
@@ -339,140 +322,147 @@ def users_list(include_retired: bool, as_json: bool) -> None:
 # --- Dagster ------------------------------------------------------------------------------------
 
 
-def _ensure_default_users() -> list[str]:
+def _dagster_environment() -> dict[str, str]:
+    """``instance.dagster_env()``, also set in this process (the instance and definitions read it)."""
+    from hr_assets.instance import dagster_env
+
+    with _clear_errors():
+        env = dagster_env()
+    os.environ.update(env)
+    get_settings.cache_clear()
+    return env
+
+
+def _register_default_users() -> list[str]:
     """Register the demo users, only into an empty registry (an operator's choices stand)."""
     from hr_assets.sources import SOURCES
-    from hr_assets.warehouse.db import connection
-    from hr_assets.warehouse.users import NewUser, UserError, add_user, list_users
+    from hr_assets.warehouse.users import NewUser, add_user, list_users
 
-    added: list[str] = []
-    with connection(_warehouse_url()) as conn:
+    start = date.today() - timedelta(days=DEFAULT_USERS_HISTORY_DAYS)
+    with _clear_errors(), _warehouse().connection() as conn:
         if list_users(conn, include_retired=True):
-            return added
+            return []
         for spec in DEFAULT_USERS:
-            try:
-                add_user(
-                    conn,
-                    NewUser(spec["id"], spec["timezone"], date.today() - timedelta(days=30), seed=spec["seed"]),
-                    known_sources=set(SOURCES),
-                )
-                added.append(spec["id"])
-            except UserError:
-                pass  # already registered
-    return added
+            user = NewUser(spec["id"], spec["timezone"], start, seed=spec["seed"])
+            add_user(conn, user, known_sources=SOURCES.kinds)
+    return [spec["id"] for spec in DEFAULT_USERS]
 
 
-def sync_partitions() -> tuple[list[str], list[str]]:
-    """Make the Dagster ``users`` partitions match the active users; return (added, removed)."""
-    import dagster as dg
-
-    from hr_assets.partitions import USERS_PARTITION_NAME, partition_changes
-    from hr_assets.warehouse.db import connection
+def _active_users() -> list[User]:
     from hr_assets.warehouse.users import list_users
 
-    with connection(_warehouse_url()) as conn:
-        active = {u.id for u in list_users(conn)}
-    with dg.DagsterInstance.get() as instance:
-        added, removed = partition_changes(active, set(instance.get_dynamic_partitions(USERS_PARTITION_NAME)))
-        if added:
-            instance.add_dynamic_partitions(USERS_PARTITION_NAME, added)
-        for key in removed:
-            instance.delete_dynamic_partition(USERS_PARTITION_NAME, key)
-    return added, removed
+    with _clear_errors(), _warehouse().connection() as conn:
+        return list_users(conn)
 
 
-def _set_pool_limit(limit: int) -> None:
-    """The 'warehouse' pool's limit: how many steps may write to the warehouse at once."""
+def _sync_partitions() -> tuple[list[str], list[str]]:
     import dagster as dg
 
-    from hr_assets.assets import WAREHOUSE_POOL
+    from hr_assets.instance import sync_partitions
 
+    _dagster_environment()
     with dg.DagsterInstance.get() as instance:
-        instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, limit)
+        return sync_partitions(instance, _active_users())
 
 
 @main.command()
 @click.option("--no-default-users", is_flag=True, help="Do not register the demo users user1 and user2.")
 def setup(no_default_users: bool) -> None:
     """Database, migrations, default users and Dagster partitions: everything `hr serve` needs."""
-    env = dagster_env()
-    os.environ.update(env)
+    import dagster as dg
+
+    from hr_assets.instance import set_pool_limit
+
+    env = _dagster_environment()
     mode, applied = _migrate(env["HR_DATABASE_URL"])
     click.echo(f"warehouse ready ({mode.value} mode{'; applied ' + ', '.join(applied) if applied else ''})")
-    added = [] if no_default_users else _ensure_default_users()
+    added = [] if no_default_users else _register_default_users()
     if added:
         click.echo(f"registered default users: {', '.join(added)}")
-    _set_pool_limit(_settings().warehouse_pool_limit)
-    new_partitions, _ = sync_partitions()
+    with dg.DagsterInstance.get() as instance:
+        set_pool_limit(instance, get_settings().warehouse_pool_limit)
+    new_partitions, _ = _sync_partitions()
     if new_partitions:
         click.echo(f"Dagster user partitions added: {', '.join(new_partitions)}")
 
 
-def partition_runs(wanted: dict[str, list[date]]) -> list[tuple[str, str]]:
-    """Partition-key ranges, one per user and run of consecutive days, that cover exactly ``wanted``.
-
-    Dagster reads a range of multi-partition keys as a rectangle: the dates between the two keys'
-    dates times the users between their users, in the order the users were added. Only a range
-    whose two keys name the same user is therefore exactly that user's days.
-    """
-    runs: list[tuple[str, str]] = []
-    for user in sorted(wanted):
-        block: list[date] = []
-        for day in [*sorted(set(wanted[user])), date.max]:
-            if block and day != block[-1] + timedelta(days=1):
-                runs.append((f"{block[0].isoformat()}|{user}", f"{block[-1].isoformat()}|{user}"))
-                block = []
-            block.append(day)
-    return runs
-
-
 @main.command()
-@click.option("--last-days", default=7, show_default=True, help="Complete local days per active user.")
-@click.option("--force", is_flag=True, help="Re-materialise partitions that are already materialised.")
-def backfill(last_days: int, force: bool) -> None:
-    """Materialise the most recent complete days of every active user through Dagster."""
+@click.option(
+    "--last-days",
+    type=click.IntRange(min=1),
+    help="Each user's last N complete local days (default 7).",
+)
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), help="First local date (default: start date).")
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), help="Last local date (default: latest complete).")
+@click.option("--user", "user_ids", multiple=True, help="Only this user (repeatable; default: every active user).")
+@click.option("--force", is_flag=True, help="Load days again that are loaded already.")
+def backfill(
+    last_days: int | None, first: datetime | None, last: datetime | None, user_ids: tuple[str, ...], force: bool
+) -> None:
+    """Materialise complete local days through Dagster, in a few runs that each cover a range.
+
+    \b
+    hr backfill --last-days 7                     the last week of every active user
+    hr backfill --user alice --from 2024-01-01    alice's days since then
+    """
+    if last_days is not None and (first or last):
+        raise click.UsageError("--last-days or --from/--to, not both")
+    if first and last and last < first:
+        raise click.BadParameter("--to is before --from", param_hint="--to")
     import dagster as dg
 
-    from hr_assets.assets import activities_heart_intraday
+    from hr_assets.backfill import RangeRun, run_ranges
     from hr_assets.definitions import defs
-    from hr_assets.warehouse.db import connection
-    from hr_assets.warehouse.users import list_users
+    from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
+    from hr_assets.instance import sync_partitions
+    from hr_assets.planning import backfill_ranges, requested_days
+    from hr_assets.warehouse.status import loaded_days
 
-    env = dagster_env()
-    os.environ.update(env)
+    _dagster_environment()
     logging.getLogger("hr_assets").setLevel(logging.INFO)
-    with connection(env["HR_DATABASE_URL"]) as conn:
-        active = list_users(conn)
+    active = _active_users()
+    unknown = sorted(set(user_ids) - {u.id for u in active})
+    if unknown:
+        raise click.BadParameter(f"no active user {', '.join(unknown)} (hr users list)", param_hint="--user")
+    chosen = [u for u in active if not user_ids or u.id in user_ids]
+    if last_days is None and not (first or last):
+        last_days = DEFAULT_BACKFILL_DAYS
+    now = datetime.now(UTC)
+    requested = requested_days(chosen, first.date() if first else None, last.date() if last else None, last_days, now)
+    days = [d for ds in requested.values() for d in ds]
+    if not days:
+        click.echo("no complete days to load for the users and dates asked for")
+        return
+    with _clear_errors(), _warehouse().connection() as conn:
+        loaded = {} if force else loaded_days(conn, sorted(requested), min(days), max(days))
     with dg.DagsterInstance.get() as instance:
-        done = set() if force else set(instance.get_materialized_partitions(activities_heart_intraday.key))
-        wanted = {
-            user.id: [day for day in complete_days(user.timezone, last_days) if f"{day}|{user.id}" not in done]
-            for user in active
-        }
-        wanted = {user: days for user, days in wanted.items() if days}
-        total = sum(len(days) for days in wanted.values())
-        if not total:
-            click.echo(f"the last {last_days} days of {len(active)} user(s) are already materialised")
+        sync_partitions(instance, active)
+        order = instance.get_dynamic_partitions(USERS_PARTITION_NAME)
+        ranges = backfill_ranges(requested, loaded, order)
+        total = sum(len(r.partitions(order)) for r in ranges)
+        if not ranges:
+            click.echo(f"the {len(days)} requested day(s) of {len(requested)} user(s) are loaded already (--force)")
             return
-        click.echo(f"materialising {total} partition(s) through Dagster (runs appear in the UI):")
-        job = defs.resolve_job_def("hr_partition_job")
-        for first, last in partition_runs(wanted):
-            click.echo(f"  run {first} ... {last}")
-            result = job.execute_in_process(
-                instance=instance,
-                tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-                raise_on_error=False,
-            )
-            if not result.success:
-                raise click.ClickException(f"run {result.run_id} for {first}...{last} failed; see the Dagster UI")
-        click.echo("done")
+        click.echo(f"loading {total} partition(s) in {len(ranges)} run(s) through Dagster (runs appear in the UI):")
+
+        def progress(run: RangeRun, index: int, count: int) -> None:
+            state = "ok" if run.success else f"FAILED: {run.error}"
+            click.echo(f"  [{index}/{count}] {run.partitions} ({run.count} partitions, {run.seconds:.1f} s) {state}")
+
+        report = run_ranges(instance, defs.resolve_job_def("hr_partition_job"), ranges, order, progress)
+    failed = report.failed
+    click.echo(
+        f"landed {report.landed} of {total} partition(s)"
+        + (f"; {len(failed)} run(s) failed (runs {', '.join(r.run_id[:8] for r in failed)})" if failed else "")
+    )
+    if failed:
+        raise SystemExit(1)
 
 
 @main.command()
 def env() -> None:
     """Print shell exports for running `dagster` by hand: eval "$(.venv/bin/hr env)"."""
-    for key, value in dagster_env().items():
+    for key, value in _dagster_environment().items():
         click.echo(f"export {key}={shlex.quote(value)}")
 
 
@@ -480,7 +470,7 @@ def env() -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def dagster(args: tuple[str, ...]) -> None:
     """Run the dagster CLI with this project's instance and warehouse, e.g. `hr dagster asset list -m ...`."""
-    env = dagster_env()
+    env = _dagster_environment()
     os.execve(str(Path(sys.executable).parent / "dagster"), ["dagster", *args], {**os.environ, **env})
 
 
@@ -494,14 +484,16 @@ def dagster(args: tuple[str, ...]) -> None:
 )
 @click.option("--api-port", type=int, help="Preferred port of the API (default HR_API_PORT, 8000).")
 def serve(port: int, api_port: int | None) -> None:
-    """Run the Dagster webserver and daemon, and the query API, on 127.0.0.1 until interrupted."""
-    env = {**os.environ, **dagster_env()}
+    """Run the Dagster webserver and daemon (`dg dev`), and the query API, on 127.0.0.1 until interrupted."""
+    env = {**os.environ, **_dagster_environment(), "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}
     port = localdb.free_port(port)
-    api_port = localdb.free_port(api_port or _settings().api_port)
+    api_port = localdb.free_port(api_port or get_settings().api_port)
     bin_dir = Path(sys.executable).parent
-    dagster = [str(bin_dir / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1"]
+    # Run from the instance folder: from the repository, Dagster would warn that its dagster.yaml
+    # is not the instance's (it is copied there by install_instance_config).
+    dagster_ui = [str(bin_dir / "dg"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "--host", "127.0.0.1"]
     children = [
-        subprocess.Popen([*dagster, "-p", str(port)], env=env),
+        subprocess.Popen([*dagster_ui, "--port", str(port)], env=env, cwd=env["DAGSTER_HOME"]),
         subprocess.Popen([str(bin_dir / "hr"), "api", "--host", "127.0.0.1", "--port", str(api_port)], env=env),
     ]
     click.echo(f"Dagster UI: http://127.0.0.1:{port}")
@@ -544,7 +536,7 @@ def api(host: str | None, port: int | None) -> None:
     from hr_api.auth import is_loopback
     from hr_api.main import create_app, resolve_api_database_url
 
-    settings = _settings()
+    settings = get_settings()
     host = host or settings.api_host
     if settings.api_auth == "off" and not is_loopback(host):
         raise click.ClickException(
@@ -552,7 +544,8 @@ def api(host: str | None, port: int | None) -> None:
             "Set HR_API_AUTH=keys and make keys with `hr api-keys create`."
         )
     port = localdb.free_port(port or settings.api_port) if is_loopback(host) else (port or settings.api_port)
-    app = create_app(settings, database_url=resolve_api_database_url(settings))
+    with _clear_errors():
+        app = create_app(settings, database_url=resolve_api_database_url(settings))
     click.echo(f"hr api on http://{host}:{port} (auth {settings.api_auth})")
     uvicorn.run(app, host=host, port=port, log_level="info")
 
@@ -569,23 +562,19 @@ def api_keys() -> None:
 @click.option("--name", default="", help="What the key is for (shown by list).")
 def api_keys_create(user_ids: tuple[str, ...], all_users: bool, metrics: bool, name: str) -> None:
     """Make a key and print it once."""
-    from hr_assets.warehouse.api_keys import ApiKeyError, create_key
-    from hr_assets.warehouse.db import connection
+    from hr_assets.warehouse.api_keys import create_key
     from hr_assets.warehouse.users import list_users
 
-    with connection(_warehouse_url()) as conn:
+    with _clear_errors(), _warehouse().connection() as conn:
         registered = {u.id for u in list_users(conn, include_retired=True)}
-        try:
-            key, secret = create_key(
-                conn,
-                name=name or (", ".join(user_ids) if user_ids else "all" if all_users else "metrics"),
-                user_ids=list(user_ids),
-                all_users=all_users,
-                metrics=metrics,
-                registered=registered,
-            )
-        except ApiKeyError as exc:
-            raise click.ClickException(str(exc)) from exc
+        key, secret = create_key(
+            conn,
+            name=name or (", ".join(user_ids) if user_ids else "all" if all_users else "metrics"),
+            user_ids=list(user_ids),
+            all_users=all_users,
+            metrics=metrics,
+            registered=registered,
+        )
     click.echo(f"key {key.id} ({key.name}); shown once, keep it somewhere safe:", err=True)
     click.echo(secret)
 
@@ -594,9 +583,8 @@ def api_keys_create(user_ids: tuple[str, ...], all_users: bool, metrics: bool, n
 @click.option("--revoked", "include_revoked", is_flag=True, help="Include revoked keys.")
 def api_keys_list(include_revoked: bool) -> None:
     from hr_assets.warehouse.api_keys import list_keys
-    from hr_assets.warehouse.db import connection
 
-    with connection(_warehouse_url()) as conn:
+    with _clear_errors(), _warehouse().connection() as conn:
         found = list_keys(conn, include_revoked=include_revoked)
     for key in found:
         reads = "all users" if key.all_users else ", ".join(key.user_ids) or "no users"
@@ -609,12 +597,8 @@ def api_keys_list(include_revoked: bool) -> None:
 @click.argument("key_id", type=int)
 def api_keys_revoke(key_id: int) -> None:
     """Revoke key KEY_ID (the API stops accepting it within 10 s)."""
-    from hr_assets.warehouse.api_keys import ApiKeyError, revoke_key
-    from hr_assets.warehouse.db import connection
+    from hr_assets.warehouse.api_keys import revoke_key
 
-    with connection(_warehouse_url()) as conn:
-        try:
-            revoke_key(conn, key_id)
-        except ApiKeyError as exc:
-            raise click.ClickException(str(exc)) from exc
+    with _clear_errors(), _warehouse().connection() as conn:
+        revoke_key(conn, key_id)
     click.echo(f"revoked key {key_id}")

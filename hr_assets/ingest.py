@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,16 +19,10 @@ from datetime import date, datetime
 import psycopg
 
 from hr_assets.quality import CheckOutcome
-from hr_assets.sources import PayloadKind, SourceError, source_for
-from hr_assets.transform import (
-    ParsedIntraday,
-    ParsedSummary,
-    PayloadError,
-    local_day_window,
-    parse_intraday,
-    parse_summary,
-)
-from hr_assets.warehouse.db import connection, is_transient
+from hr_assets.sources import PayloadKind, SourceError, SourceRegistry
+from hr_assets.transform import ParsedIntraday, ParsedSummary, PayloadError, parse_intraday, parse_summary
+from hr_assets.user_day import UserDay
+from hr_assets.warehouse.db import Warehouse, WarehouseError, WarehouseUnavailable, translated_errors
 from hr_assets.warehouse.loads import LoadResult, copy_data, load_intraday, load_summary, quarantine_payload
 from hr_assets.warehouse.users import User
 
@@ -57,6 +51,10 @@ class PartitionOutcome:
     @property
     def rows(self) -> int:
         return self.result.rows_written if self.result else 0
+
+    @property
+    def partition(self) -> UserDay:
+        return UserDay(self.user_id, self.day)
 
 
 @dataclass
@@ -95,13 +93,18 @@ class _Prepared:
 
 
 def _prepare(
-    user: User | None, user_id: str, day: date, payload: PayloadKind, inspect: Inspector | None = None
+    sources: SourceRegistry,
+    user: User | None,
+    partition: UserDay,
+    payload: PayloadKind,
+    inspect: Inspector | None = None,
 ) -> _Prepared:
     """Fetch, parse, check and encode one partition; errors become part of the result, not exceptions."""
+    user_id, day = partition.user_id, partition.day
     if user is None:
         return _Prepared(user_id, day, "", error=f"no user {user_id!r} in the registry (hr users add {user_id} ...)")
     try:
-        payloads = source_for(user.source).fetch_day(user.profile(), day, only=payload)
+        payloads = sources[user.source].fetch_day(user.profile(), day, only=payload)
     except SourceError as exc:
         return _Prepared(user_id, day, user.source, error=f"source {user.source}: {exc}")
     origin = f"{user.source}:{payloads.origin}" if payloads.origin else user.source
@@ -120,13 +123,18 @@ def _prepare(
 
 
 def _prefetched(
-    users: Mapping[str, User], partitions: list[tuple[str, date]], payload: PayloadKind, inspect: Inspector | None
+    sources: SourceRegistry,
+    users: Mapping[str, User],
+    partitions: Sequence[UserDay],
+    payload: PayloadKind,
+    inspect: Inspector | None,
 ) -> Iterator[_Prepared]:
     """The prepared partitions in order, the next PARSE_AHEAD prepared while the caller writes this one."""
     with ThreadPoolExecutor(max_workers=PARSE_AHEAD, thread_name_prefix="hr-parse") as pool:
         pending: deque[Future[_Prepared]] = deque()
-        for user_id, day in partitions:
-            pending.append(pool.submit(_prepare, users.get(user_id), user_id, day, payload, inspect))
+        for partition in partitions:
+            user = users.get(partition.user_id)
+            pending.append(pool.submit(_prepare, sources, user, partition, payload, inspect))
             if len(pending) > PARSE_AHEAD:
                 yield pending.popleft().result()
         while pending:
@@ -134,13 +142,14 @@ def _prefetched(
 
 
 def ingest(
-    url: str,
+    warehouse: Warehouse,
+    sources: SourceRegistry,
     users: Mapping[str, User],
-    partitions: list[tuple[str, date]],
+    partitions: Sequence[UserDay],
     payload: PayloadKind,
     inspect: Inspector | None = None,
 ) -> IngestReport:
-    """Load ``payload`` for every (user, day) partition; one transaction per partition.
+    """Load ``payload`` for every partition from its user's source; one transaction per partition.
 
     A partition that cannot be loaded (unknown user, source failure, payload refused whole)
     is reported in the result and writes no data; a refused payload is kept in quarantine.
@@ -149,18 +158,17 @@ def ingest(
     """
     report = IngestReport(payload)
     started = last_progress = time.perf_counter()
-    with connection(url) as conn:
-        for prepared in _prefetched(users, partitions, payload, inspect):
+    with warehouse.connection() as conn:
+        for prepared in _prefetched(sources, users, partitions, payload, inspect):
             try:
-                outcome = _write(conn, prepared, payload)
-            except psycopg.Error as exc:
-                if is_transient(exc):
-                    raise  # the run's retry policy takes it from here
+                with translated_errors():
+                    outcome = _write(conn, prepared, payload)
+            except WarehouseUnavailable:
+                raise  # the run's retry policy takes it from here
+            except WarehouseError as exc:
                 # A data error for this partition (its transaction rolled back): say where, go on.
                 where = f"{payload} {prepared.user_id} {prepared.day.isoformat()}"
-                outcome = PartitionOutcome(
-                    prepared.user_id, prepared.day, error=f"{where}: {type(exc).__name__}: {exc}"
-                )
+                outcome = PartitionOutcome(prepared.user_id, prepared.day, error=f"{where}: {exc}")
             report.outcomes.append(outcome)
             if outcome.error:
                 log.warning("%s %s %s not loaded: %s", payload, prepared.user_id, prepared.day, outcome.error)
@@ -213,13 +221,11 @@ def _write(conn: psycopg.Connection, prepared: _Prepared, payload: PayloadKind) 
     return PartitionOutcome(prepared.user_id, prepared.day, result=result, checks=prepared.checks)
 
 
-def changed_windows(
-    users: Mapping[str, User], partitions: list[tuple[str, date]]
-) -> list[tuple[str, datetime, datetime]]:
+def changed_windows(users: Mapping[str, User], partitions: Sequence[UserDay]) -> list[tuple[str, datetime, datetime]]:
     """The UTC interval of each partition's local day, for refreshing the aggregates."""
     windows = []
-    for user_id, day in partitions:
-        user = users.get(user_id)
+    for partition in partitions:
+        user = users.get(partition.user_id)
         if user is not None:
-            windows.append((user_id, *local_day_window(day, user.timezone)))
+            windows.append((partition.user_id, *partition.window(user.timezone)))
     return windows

@@ -111,6 +111,9 @@ def _write_private(path: Path, text: str) -> None:
 def free_port(preferred: int = 0) -> int:
     """``preferred`` if it is free on 127.0.0.1, else a port the system picks (0: always pick)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers themselves bind: a port whose last connections linger in TIME_WAIT (a
+        # server just stopped) is free for them, and taken only while something listens on it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", preferred))
         except OSError:

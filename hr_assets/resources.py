@@ -1,51 +1,68 @@
-"""Resources: where the warehouse is. Configuration only; the logic is in ``warehouse``."""
+"""Dagster resources: where the warehouse is, and which sources load the data. Chosen in definitions.py."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import dagster as dg
+import psycopg
 from pydantic import PrivateAttr
 
 from hr_assets import localdb
 from hr_assets.settings import get_settings
-from hr_assets.warehouse.db import Mode
-from hr_assets.warehouse.migrations import migrate
+from hr_assets.warehouse.db import Mode, Warehouse
 
 # Database names on the embedded server: the warehouse, and Dagster's run and event storage.
 WAREHOUSE_DATABASE = "hr"
 DAGSTER_DATABASE = "dagster"
 
 
-def resolve_database_url(explicit: str | None = None) -> str:
-    """``explicit``, else ``HR_DATABASE_URL``, else the embedded server (started if needed)."""
+class EmbeddedServerNotRunning(RuntimeError):
+    pass
+
+
+def resolve_database_url(explicit: str | None = None, *, start: bool = True) -> str:
+    """``explicit``, else ``HR_DATABASE_URL``, else the embedded server (started when ``start``)."""
     settings = get_settings()
     url = explicit or settings.database_url
     if url:
         return url
-    server = localdb.ensure_running(settings.home / "postgres")
-    return localdb.ensure_database(server, WAREHOUSE_DATABASE)
+    root = settings.home / "postgres"
+    server = localdb.ensure_running(root) if start else localdb.running_server(root)
+    if server is None:
+        raise EmbeddedServerNotRunning(
+            f"the embedded PostgreSQL in {root} is not running and HR_DATABASE_URL is unset: start it with "
+            "`hr db start` (make run does), or set HR_DATABASE_URL"
+        )
+    return localdb.ensure_database(server, WAREHOUSE_DATABASE) if start else server.url(WAREHOUSE_DATABASE)
 
 
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The warehouse database. Unset URL: HR_DATABASE_URL, else the embedded PostgreSQL."""
+    """The warehouse: ``database_url``, else HR_DATABASE_URL, else the running embedded PostgreSQL.
+
+    Hands out connections whose driver errors arrive translated (transient or not). Building it
+    neither migrates nor starts a server: a run or sensor tick checks, with one query, that the
+    schema is current, and says to run ``hr setup`` when it is not.
+    """
 
     database_url: str | None = None
-    _url: str | None = PrivateAttr(default=None)
-    _mode: Mode | None = PrivateAttr(default=None)
+    _warehouse: Warehouse | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # Cheap when up to date (one query under an advisory lock); makes every run self-sufficient.
-        self._mode, applied = migrate(self.url)
-        if context.log and applied:
-            context.log.info(f"applied migrations: {', '.join(applied)}")
+        self.warehouse.check_schema()
 
     @property
-    def url(self) -> str:
-        if self._url is None:
-            self._url = resolve_database_url(self.database_url)
-        return self._url
+    def warehouse(self) -> Warehouse:
+        if self._warehouse is None:
+            self._warehouse = Warehouse(resolve_database_url(self.database_url, start=False))
+        return self._warehouse
 
     @property
     def mode(self) -> Mode:
-        if self._mode is None:
-            self._mode, _ = migrate(self.url)
-        return self._mode
+        return self.warehouse.mode
+
+    @contextmanager
+    def connection(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+        with self.warehouse.connection(autocommit=autocommit) as conn:
+            yield conn

@@ -6,6 +6,7 @@ can be configured reads this class.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -47,6 +48,20 @@ class HrSettings(BaseSettings):
     alert_webhook_url: str | None = Field(default=None, description="JSON webhook for failure alerts.")
     coverage_warn_threshold: float = Field(
         default=0.5, description="Share of a day with readings below which the coverage check warns."
+    )
+    partitions_start_date: date = Field(
+        default=date(2015, 1, 1),
+        description="First date of the heart-rate assets' partitions (Fitbit's first wrist heart-rate trackers "
+        "shipped in 2015). A later date keeps the partition space smaller.",
+    )
+    transient_retry_delay_s: float = Field(
+        default=10.0, gt=0, description="First delay before a step that lost its database connection is retried."
+    )
+    dagster_event_batch_size: int = Field(
+        default=1000,
+        ge=0,
+        validation_alias="DAGSTER_EVENT_BATCH_SIZE",
+        description="Dagster writes a range run's partition materializations in batches of this many (0: one by one).",
     )
     warehouse_pool_limit: int = Field(
         default=4, description="Concurrent database writers allowed by the 'warehouse' concurrency pool."

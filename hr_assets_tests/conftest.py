@@ -23,6 +23,19 @@ TEMPLATE = "hr_template"
 _counter = itertools.count()
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Commands run in-process (CliRunner) export the Dagster environment into os.environ, as they
+    would for the processes they start: each test starts from the environment the run began with."""
+    from hr_assets.settings import get_settings
+
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localdb.LocalServer]:
     root = tmp_path_factory.mktemp("postgres")

@@ -9,7 +9,7 @@ import pytest
 
 from hr_assets.transform import local_day_window, parse_intraday
 from hr_assets.warehouse.aggregates import LEVELS, align, merge_windows, refresh
-from hr_assets.warehouse.db import Mode
+from hr_assets.warehouse.db import Warehouse, WarehouseError
 from hr_assets.warehouse.loads import load_intraday
 from hr_assets_tests.payloads import intraday
 
@@ -56,7 +56,7 @@ def _load_all(conn: psycopg.Connection, url: str, seed: int) -> list[tuple[str, 
 
 def _refresh_all(url: str, windows: list[tuple[str, datetime, datetime]]) -> None:
     for name in ("1m", "1h", "1d"):
-        refresh(url, Mode.POSTGRES, LEVELS[name], windows)
+        refresh(Warehouse(url), LEVELS[name], windows)
 
 
 @pytest.mark.parametrize(("level", "unit"), [("1m", "minute"), ("1h", "hour"), ("1d", "day")])
@@ -127,7 +127,7 @@ def test_concurrent_refreshes_of_overlapping_windows_agree(conn: psycopg.Connect
         try:
             for _ in range(15):
                 for name in ("1m", "1h", "1d"):
-                    refresh(db_url, Mode.POSTGRES, LEVELS[name], mine)
+                    refresh(Warehouse(db_url), LEVELS[name], mine)
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -170,8 +170,8 @@ def test_a_failing_rollup_stops_the_other_workers_after_their_current_window(
         holder.execute("SELECT pg_advisory_xact_lock(hashtext('activities_heart_intraday_1m'), hashtext('good'))")
         release = threading.Timer(1.0, holder.rollback)
         release.start()
-        with pytest.raises(psycopg.errors.CheckViolation):
-            refresh(db_url, Mode.POSTGRES, LEVELS["1m"], windows)
+        with pytest.raises(WarehouseError, match="CheckViolation"):
+            refresh(Warehouse(db_url), LEVELS["1m"], windows)
         release.join()
     rows = conn.execute("SELECT min(bucket), count(*) FROM activities_heart_intraday_1m WHERE user_id = 'good'")
     assert rows.fetchone() == (start, 10)  # the first window only

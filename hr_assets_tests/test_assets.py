@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,12 +16,15 @@ import psycopg
 import pytest
 
 from hr_assets.alerts import AlertResource
-from hr_assets.assets import heart_rate_assets
 from hr_assets.definitions import defs
+from hr_assets.defs.heart_rate.assets import heart_rate_assets
+from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
 from hr_assets.ingest import ingest
-from hr_assets.partitions import USERS_PARTITION_NAME
 from hr_assets.resources import WarehouseResource
-from hr_assets.sources import SOURCES, DayPayloads, PayloadKind, UserProfile
+from hr_assets.settings import PROJECT_ROOT
+from hr_assets.sources import SOURCES, DayPayloads, PayloadKind, SourceRegistry, UserProfile
+from hr_assets.user_day import UserDay
+from hr_assets.warehouse.db import Warehouse
 from hr_assets.warehouse.users import NewUser, add_user, users_by_id
 from hr_assets_tests.payloads import every, intraday, summary
 
@@ -37,12 +41,20 @@ ASSET_NAMES = {
 }
 
 
-def _resources(db_url: str) -> dict[str, object]:
-    return {"warehouse": WarehouseResource(database_url=db_url), "alerts": AlertResource()}
+def _resources(db_url: str, sources: SourceRegistry = SOURCES) -> dict[str, object]:
+    return {"warehouse": WarehouseResource(database_url=db_url), "alerts": AlertResource(), "sources": sources}
 
 
-def _register(conn: psycopg.Connection, user_id: str, timezone: str, seed: int, source: str = "simulated") -> None:
-    add_user(conn, NewUser(user_id, timezone, date(2025, 1, 1), source=source, seed=seed), known_sources=set(SOURCES))
+def _register(
+    conn: psycopg.Connection,
+    user_id: str,
+    timezone: str,
+    seed: int,
+    source: str = "simulated",
+    sources: SourceRegistry = SOURCES,
+) -> None:
+    new = NewUser(user_id, timezone, date(2025, 1, 1), source=source, seed=seed)
+    add_user(conn, new, known_sources=sources.kinds)
 
 
 @pytest.fixture
@@ -160,15 +172,15 @@ class _MalformedSource:
 
 
 def test_malformed_payload_fails_clearly_writes_nothing_and_is_quarantined(
-    db_url: str, conn: psycopg.Connection, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+    db_url: str, conn: psycopg.Connection, instance: dg.DagsterInstance
 ) -> None:
-    monkeypatch.setitem(SOURCES, "broken", _MalformedSource())
-    _register(conn, "user1", "UTC", 1, source="broken")
+    sources = SOURCES.with_sources(_MalformedSource())
+    _register(conn, "user1", "UTC", 1, source="broken", sources=sources)
     result = dg.materialize(
         [heart_rate_assets[0]],
         instance=instance,
         partition_key="2025-06-01|user1",
-        resources=_resources(db_url),
+        resources=_resources(db_url, sources),
         raise_on_error=False,
     )
     assert not result.success
@@ -272,28 +284,30 @@ class _OnePayloadSource:
         return None
 
 
-def test_ingest_asks_the_source_for_the_payload_it_loads(
-    db_url: str, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ingest_asks_the_source_for_the_payload_it_loads(db_url: str, conn: psycopg.Connection) -> None:
     source = _OnePayloadSource()
-    monkeypatch.setitem(SOURCES, source.kind, source)
-    _register(conn, "user1", "UTC", 1, source=source.kind)
+    sources = SOURCES.with_sources(source)
+    _register(conn, "user1", "UTC", 1, source=source.kind, sources=sources)
     registry = users_by_id(conn, ["user1"])
     for payload in ("intraday", "summary"):
-        report = ingest(db_url, registry, [("user1", date(2025, 6, 1))], payload)
+        report = ingest(Warehouse(db_url), sources, registry, [UserDay("user1", date(2025, 6, 1))], payload)
         assert not report.failures and report.total("rows_written") == (1440 if payload == "intraday" else 1)
     assert source.asked == ["intraday", "summary"]
 
 
 def test_ingest_logs_each_failure_where_it_happens_and_the_totals_at_the_end(
-    db_url: str, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    db_url: str, conn: psycopg.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setitem(SOURCES, "broken", _MalformedSource())
-    _register(conn, "user1", "UTC", 1, source="broken")
+    sources = SOURCES.with_sources(_MalformedSource())
+    _register(conn, "user1", "UTC", 1, source="broken", sources=sources)
     _register(conn, "user2", "UTC", 2)
-    partitions = [("user1", date(2025, 6, 1)), ("user2", date(2025, 6, 1)), ("user2", date(2025, 6, 2))]
+    partitions = [
+        UserDay("user1", date(2025, 6, 1)),
+        UserDay("user2", date(2025, 6, 1)),
+        UserDay("user2", date(2025, 6, 2)),
+    ]
     caplog.set_level(logging.INFO, logger="hr_assets")
-    report = ingest(db_url, users_by_id(conn, ["user1", "user2"]), partitions, "intraday")
+    report = ingest(Warehouse(db_url), sources, users_by_id(conn, ["user1", "user2"]), partitions, "intraday")
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert warnings[0].startswith("intraday user1 2025-06-01 not loaded:") and "heart_rate-broken.json" in warnings[0]
@@ -302,12 +316,41 @@ def test_ingest_logs_each_failure_where_it_happens_and_the_totals_at_the_end(
     assert caplog.records[-1].getMessage() == f"intraday: 3 of 3 partition(s) done, {rows:,} rows written, 1 failed"
 
 
-def test_payload_with_a_nul_byte_is_refused_and_kept(
-    db_url: str, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(SOURCES, "nul", _NulSource())
-    _register(conn, "user1", "UTC", 1, source="nul")
-    report = ingest(db_url, users_by_id(conn, ["user1"]), [("user1", date(2025, 6, 1))], "intraday")
+def test_payload_with_a_nul_byte_is_refused_and_kept(db_url: str, conn: psycopg.Connection) -> None:
+    sources = SOURCES.with_sources(_NulSource())
+    _register(conn, "user1", "UTC", 1, source="nul", sources=sources)
+    one_day = [UserDay("user1", date(2025, 6, 1))]
+    report = ingest(Warehouse(db_url), sources, users_by_id(conn, ["user1"]), one_day, "intraday")
     [failure] = report.failures
     assert failure.error is not None and "not valid JSON" in failure.error
     assert conn.execute("SELECT record FROM quarantine").fetchone() == ("\\u0000\x01 not json",)
+
+
+def test_dg_check_defs_loads_the_project(tmp_path: Path) -> None:
+    """The dg layout: `dg check defs` finds the definitions under hr_assets/defs."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DAGSTER_HOME": str(tmp_path),  # an empty instance: nothing to connect to
+        "VIRTUAL_ENV": str(Path(sys.executable).parent.parent),
+        "HR_HOME": str(tmp_path / "hr"),
+    }
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dg_cli = str(Path(sys.executable).parent / "dg")
+    checked = subprocess.run(
+        [dg_cli, "check", "defs"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]
+    assert "All definitions loaded successfully" in checked.stdout + checked.stderr
+    listed = subprocess.run(
+        [dg_cli, "list", "defs", "--json"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert {"hr_nightly_schedule", "users_sensor", "activities_heart_intraday"} <= set(
+        re.findall(r'"(\w+)"', listed.stdout)
+    )

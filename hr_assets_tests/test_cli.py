@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from hr_assets import localdb
-from hr_assets.cli import main, partition_runs
-from hr_assets.partitions import complete_days
+from hr_assets.cli import main
+from hr_assets.planning import backfill_ranges
+from hr_assets.user_day import UserDay, complete_days
 
 
 @pytest.fixture
@@ -125,33 +126,26 @@ def test_complete_days_are_per_time_zone() -> None:
     assert complete_days("America/Los_Angeles", 2, now=now) == [date(2025, 6, 7), date(2025, 6, 8)]
 
 
-def test_partition_runs_cover_exactly_the_wanted_days() -> None:
-    d = [date(2025, 6, n) for n in range(1, 6)]
-    runs = partition_runs({"b": d[0:3], "a": [d[1], d[2], d[4]]})
-    assert runs == [
-        ("2025-06-02|a", "2025-06-03|a"),
-        ("2025-06-05|a", "2025-06-05|a"),
-        ("2025-06-01|b", "2025-06-03|b"),
-    ]
-
-
-def test_partition_runs_select_exactly_those_partitions_in_dagster() -> None:
+def test_planned_ranges_are_exactly_the_partitions_dagster_runs() -> None:
+    """A range of two multi-partition keys is a rectangle to Dagster: dates x users in the users
+    dimension's order, which is the order they were added in, not alphabetical."""
     import dagster as dg
 
-    from hr_assets.partitions import USERS_PARTITION_NAME, user_day_partitions
+    from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME, user_day_partitions
 
-    wanted = {"user2": [date(2025, 6, 1), date(2025, 6, 2)], "alice": [date(2025, 6, 2)], "user1": []}
+    order = ["user1", "user2", "alice"]
+    requested = {"user2": [date(2025, 6, 1), date(2025, 6, 2)], "alice": [date(2025, 6, 2)], "user1": []}
+    requested["user1"] = [date(2025, 6, 2), date(2025, 6, 3)]
+    ranges = backfill_ranges(requested, {}, order)
+    assert len(ranges) == 3
     with dg.DagsterInstance.ephemeral() as instance:
-        # Added in this order, not alphabetically: ranges must not depend on it.
-        instance.add_dynamic_partitions(USERS_PARTITION_NAME, ["user1", "user2", "alice"])
-        selected = set()
-        for first, last in partition_runs(wanted):
-            selected |= set(
-                user_day_partitions.get_partition_keys_in_range(
-                    dg.PartitionKeyRange(first, last), dynamic_partitions_store=instance
-                )
-            )
-    assert selected == {"2025-06-01|user2", "2025-06-02|user2", "2025-06-02|alice"}
+        instance.add_dynamic_partitions(USERS_PARTITION_NAME, order)
+        for partitions in ranges:
+            key_range = dg.PartitionKeyRange(partitions.start.key, partitions.end.key)
+            selected = user_day_partitions.get_partition_keys_in_range(key_range, dynamic_partitions_store=instance)
+            assert sorted(selected) == sorted(p.key for p in partitions.partitions(order))
+    covered = {p.key for r in ranges for p in r.partitions(order)}
+    assert covered == {UserDay(u, d).key for u, days in requested.items() for d in days}
 
 
 def test_embedded_server_is_reused_and_stopped(tmp_path: Path) -> None:
@@ -207,3 +201,50 @@ def test_api_without_keys_refuses_a_public_address(runner: CliRunner, monkeypatc
     get_settings.cache_clear()
     result = runner.invoke(main, ["api", "--host", "0.0.0.0"])
     assert result.exit_code != 0 and "allowed only on loopback, not 0.0.0.0" in result.output
+
+
+def test_backfill_of_users_and_dates_in_ranged_runs_with_a_summary(runner: CliRunner, conn: psycopg.Connection) -> None:
+    import dagster as dg
+
+    for user_id, zone, seed in (("alice", "Europe/Berlin", 1), ("bob", "Europe/Berlin", 2), ("carol", "UTC", 3)):
+        assert (
+            runner.invoke(
+                main, ["users", "add", user_id, "-z", zone, "--seed", str(seed), "--start-date", "2025-01-01"]
+            ).exit_code
+            == 0
+        )
+    first = runner.invoke(
+        main, ["backfill", "--user", "alice", "--user", "bob", "--from", "2025-06-01", "--to", "2025-06-03"]
+    )
+    assert first.exit_code == 0, first.output
+    assert "loading 6 partition(s) in 1 run(s)" in first.output
+    assert "[1/1] 2025-06-01|alice...2025-06-03|bob (6 partitions" in first.output
+    assert "landed 6 of 6 partition(s)" in first.output
+    loaded = conn.execute("SELECT user_id, count(*) FROM activities_heart_summary GROUP BY 1 ORDER BY 1").fetchall()
+    assert loaded == [("alice", 3), ("bob", 3)]
+    # Loaded days are skipped; a day between two that are not is loaded again rather than split.
+    again = runner.invoke(main, ["backfill", "--from", "2025-06-01", "--to", "2025-06-04"])
+    assert again.exit_code == 0, again.output
+    assert "loading 6 partition(s) in 2 run(s)" in again.output
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+    assert all(run.tags["hr/purpose"] == "backfill" for run in runs) and len(runs) == 3
+    assert (
+        "are loaded already" in runner.invoke(main, ["backfill", "--from", "2025-06-01", "--to", "2025-06-04"]).output
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--user", "nobody"], "no active user nobody"),
+        (["--last-days", "2", "--from", "2025-06-01"], "--last-days or --from/--to, not both"),
+        (["--from", "2025-06-05", "--to", "2025-06-01"], "--to is before --from"),
+        (["--from", "June"], "'June' does not match the format"),
+    ],
+)
+def test_backfill_refuses_bad_options(
+    runner: CliRunner, conn: psycopg.Connection, args: list[str], message: str
+) -> None:
+    result = runner.invoke(main, ["backfill", *args])
+    assert result.exit_code != 0 and message in result.output, result.output

@@ -13,10 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from hr_assets.alerts import AlertResource
-from hr_assets.assets import heart_rate_assets
 from hr_assets.cli import main
-from hr_assets.partitions import USERS_PARTITION_NAME
+from hr_assets.defs.heart_rate.assets import heart_rate_assets
+from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
 from hr_assets.resources import WarehouseResource
+from hr_assets.sources import SOURCES
 
 ZONE = "America/New_York"
 # Readings every 10 s across two UTC days around New York's 2024-11-03 fall-back.
@@ -76,7 +77,7 @@ def test_register_export_backfill_and_see_the_data(hr_home: Path, conn: psycopg.
     job = dg.Definitions(
         assets=heart_rate_assets,
         jobs=[dg.define_asset_job("backfill")],
-        resources={"warehouse": WarehouseResource(), "alerts": AlertResource()},
+        resources={"warehouse": WarehouseResource(), "alerts": AlertResource(), "sources": SOURCES},
     ).resolve_job_def("backfill")
     result = job.execute_in_process(
         instance=instance,
@@ -137,7 +138,7 @@ def test_unreadable_export_file_fails_its_partition_naming_the_file(
         heart_rate_assets[:1],
         instance=instance,
         partition_key="2024-11-02|erin",
-        resources={"warehouse": WarehouseResource(), "alerts": AlertResource()},
+        resources={"warehouse": WarehouseResource(), "alerts": AlertResource(), "sources": SOURCES},
         raise_on_error=False,
     )
     assert not result.success
@@ -182,7 +183,7 @@ def test_time_zone_change_between_days_keeps_every_reading_once(
     )
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(USERS_PARTITION_NAME, ["tom"])
-    resources = {"warehouse": WarehouseResource(), "alerts": AlertResource()}
+    resources = {"warehouse": WarehouseResource(), "alerts": AlertResource(), "sources": SOURCES}
 
     def load(key: str) -> None:
         assert dg.materialize(heart_rate_assets, instance=instance, partition_key=key, resources=resources).success

@@ -10,12 +10,13 @@ import pytest
 from psycopg import sql
 
 from hr_assets.alerts import AlertResource
-from hr_assets.assets import warehouse_maintenance
+from hr_assets.defs.maintenance.assets import warehouse_maintenance
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
+from hr_assets.sources import SOURCES
 from hr_assets.transform import local_day_window, parse_intraday
 from hr_assets.warehouse.aggregates import LEVELS, refresh
-from hr_assets.warehouse.db import Mode
+from hr_assets.warehouse.db import Warehouse
 from hr_assets.warehouse.loads import load_intraday
 from hr_assets.warehouse.maintenance import MIN_RETENTION_DAYS, RetentionError, apply_retention, retention_horizon
 from hr_assets_tests.payloads import every, intraday
@@ -36,7 +37,7 @@ def _load_days(conn: psycopg.Connection, url: str) -> list[tuple[str, datetime, 
             load_intraday(writer, parsed, user_id="u1", day=day, source="test")
         windows.append(("u1", *local_day_window(day, "UTC")))
     for name in ("1m", "1h", "1d"):
-        refresh(url, Mode.POSTGRES, LEVELS[name], windows)
+        refresh(Warehouse(url), LEVELS[name], windows)
     return windows
 
 
@@ -50,23 +51,23 @@ def _days(conn: psycopg.Connection, relation: str, column: str) -> list[date]:
 
 def test_retention_drops_old_raw_readings_and_keeps_aggregates(conn: psycopg.Connection, db_url: str) -> None:
     windows = _load_days(conn, db_url)
-    dropped = apply_retention(db_url, Mode.POSTGRES, 30)
+    dropped = apply_retention(Warehouse(db_url), 30)
     assert dropped == 1440  # the old day's readings, one a minute
     assert _days(conn, "activities_heart_intraday", "time") == [RECENT_DAY]
     assert _days(conn, "activities_heart_intraday_1d", "bucket") == [OLD_DAY, RECENT_DAY]
     # A refresh that reaches before the horizon leaves the old buckets alone...
     horizon = retention_horizon(30)
     for name in ("1m", "1h", "1d"):
-        refresh(db_url, Mode.POSTGRES, LEVELS[name], windows, not_before=horizon)
+        refresh(Warehouse(db_url), LEVELS[name], windows, not_before=horizon)
     assert _days(conn, "activities_heart_intraday_1m", "bucket") == [OLD_DAY, RECENT_DAY]
     # ...which is what it protects against: without the horizon they would be emptied.
-    refresh(db_url, Mode.POSTGRES, LEVELS["1m"], windows)
+    refresh(Warehouse(db_url), LEVELS["1m"], windows)
     assert _days(conn, "activities_heart_intraday_1m", "bucket") == [RECENT_DAY]
 
 
 def test_retention_shorter_than_the_refetch_window_is_refused(db_url: str) -> None:
     with pytest.raises(RetentionError, match=f"at least {MIN_RETENTION_DAYS} days"):
-        apply_retention(db_url, Mode.POSTGRES, MIN_RETENTION_DAYS - 1)
+        apply_retention(Warehouse(db_url), MIN_RETENTION_DAYS - 1)
 
 
 def test_maintenance_asset_reports_storage_and_applies_retention(
@@ -78,7 +79,11 @@ def test_maintenance_asset_reports_storage_and_applies_retention(
     try:
         result = dg.materialize(
             [warehouse_maintenance],
-            resources={"warehouse": WarehouseResource(database_url=db_url), "alerts": AlertResource()},
+            resources={
+                "warehouse": WarehouseResource(database_url=db_url),
+                "alerts": AlertResource(),
+                "sources": SOURCES,
+            },
         )
     finally:
         get_settings.cache_clear()

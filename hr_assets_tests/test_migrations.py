@@ -107,3 +107,36 @@ def test_failing_migration_names_the_file_and_applies_nothing(
     with psycopg.connect(empty_db_url) as conn:
         assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
         assert conn.execute("SELECT to_regclass('half')").fetchone() == (None,)
+
+
+def test_a_schema_behind_the_code_is_a_clear_error_for_runs_and_sensors(db_url: str, conn: psycopg.Connection) -> None:
+    import dagster as dg
+
+    from hr_assets.defs.users.sensors import users_sensor
+    from hr_assets.resources import WarehouseResource
+    from hr_assets.warehouse.db import SchemaError, Warehouse
+    from hr_assets.warehouse.migrations import latest_version
+
+    assert Warehouse(db_url).check_schema().value == "postgres"
+    conn.execute("DELETE FROM schema_migrations WHERE version = %s", (latest_version(),))
+    expected = (
+        f"the warehouse schema is at migration {latest_version() - 1:04d} and this code needs {latest_version():04d}"
+    )
+    with pytest.raises(SchemaError, match=expected + r": run `hr setup`"):
+        Warehouse(db_url).check_schema()
+    # A sensor tick says so too (its resources check the schema; they never migrate).
+    resources = {"warehouse": WarehouseResource(database_url=db_url)}
+    with dg.build_sensor_context(resources=resources) as context, pytest.raises(Exception) as raised:
+        users_sensor(context)
+    causes = [raised.value]
+    while causes[-1].__cause__ is not None:
+        causes.append(causes[-1].__cause__)
+    assert any(isinstance(c, SchemaError) and expected in str(c) for c in causes), causes
+    assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone() == (latest_version() - 1,)
+
+
+def test_a_database_never_migrated_says_to_run_setup(empty_db_url: str) -> None:
+    from hr_assets.warehouse.db import SchemaError, Warehouse
+
+    with pytest.raises(SchemaError, match=r"no schema yet: run `hr setup`"):
+        Warehouse(empty_db_url).check_schema()

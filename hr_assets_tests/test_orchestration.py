@@ -29,8 +29,10 @@ import psycopg.errors
 import pytest
 
 from hr_assets.alerts import AlertResource, post_alert
-from hr_assets.assets import (
-    AGGREGATE_AUTOMATION,
+from hr_assets.definitions import defs
+from hr_assets.defs.alerts.sensors import hr_run_failure_sensor, run_failure_message
+from hr_assets.defs.common import HISTORY_USER_TAG, NIGHTLY_PRIORITY, PURPOSE_TAG
+from hr_assets.defs.heart_rate.assets import (
     activities_heart_intraday,
     activities_heart_intraday_1d,
     activities_heart_intraday_1h,
@@ -38,31 +40,25 @@ from hr_assets.assets import (
     activities_heart_summary,
     heart_rate_assets,
 )
-from hr_assets.checks import (
+from hr_assets.defs.heart_rate.checks import (
     CONSISTENCY_CHECK,
     COVERAGE_CHECK,
-    LATEST_DAY_LOADED_CHECK,
     PLAUSIBILITY_CHECK,
     QUARANTINE_CHECK,
     SCHEMA_CHECK,
-    late_partitions,
 )
-from hr_assets.definitions import defs
+from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
+from hr_assets.defs.heart_rate.schedules import hr_nightly_schedule
+from hr_assets.defs.users.assets import USER_REGISTRY
+from hr_assets.defs.users.checks import LATEST_DAY_LOADED_CHECK, late_partitions
+from hr_assets.defs.users.sensors import users_sensor
 from hr_assets.ingest import ingest
-from hr_assets.partitions import USERS_PARTITION_NAME
+from hr_assets.planning import HISTORY_DAYS_PER_RUN, PartitionRange
 from hr_assets.resources import WarehouseResource
-from hr_assets.schedules import PURPOSE_TAG, hr_nightly_schedule, nightly_run_requests
-from hr_assets.sensors import (
-    HISTORY_DAYS_PER_TICK,
-    HISTORY_USER_TAG,
-    hr_run_failure_sensor,
-    plan_history,
-    run_failure_message,
-    users_sensor,
-)
-from hr_assets.sources import SOURCES, DayPayloads, PayloadKind, UserProfile
-from hr_assets.warehouse.db import is_transient
-from hr_assets.warehouse.users import NewUser, User, add_user, retire_user, users_by_id
+from hr_assets.sources import SOURCES, DayPayloads, PayloadKind, SourceRegistry, UserProfile
+from hr_assets.user_day import UserDay
+from hr_assets.warehouse.db import Warehouse, is_transient
+from hr_assets.warehouse.users import NewUser, add_user, retire_user, users_by_id
 from hr_assets_tests.payloads import every, intraday, summary
 
 INTRADAY_KEY = activities_heart_intraday.key
@@ -73,15 +69,20 @@ AGGREGATE_KEYS = [activities_heart_intraday_1m.key, activities_heart_intraday_1h
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _resources(db_url: str, webhook_url: str | None = None) -> dict[str, Any]:
-    return {"warehouse": WarehouseResource(database_url=db_url), "alerts": AlertResource(webhook_url=webhook_url)}
+def _resources(db_url: str, webhook_url: str | None = None, sources: SourceRegistry = SOURCES) -> dict[str, Any]:
+    return {
+        "warehouse": WarehouseResource(database_url=db_url),
+        "alerts": AlertResource(webhook_url=webhook_url),
+        "sources": sources,
+    }
 
 
 def _register(
     conn: psycopg.Connection, user_id: str, timezone: str, start: date = date(2025, 1, 1), source: str = "simulated"
 ) -> None:
     seed = 7 if source == "simulated" else None
-    add_user(conn, NewUser(user_id, timezone, start, source=source, seed=seed), known_sources=set(SOURCES))
+    known = SOURCES.kinds | {_CraftedSource.kind}
+    add_user(conn, NewUser(user_id, timezone, start, source=source, seed=seed), known_sources=known)
 
 
 def _instance(*users: str) -> dg.DagsterInstance:
@@ -174,11 +175,10 @@ class _CraftedSource:
 
 
 def _crafted(
-    monkeypatch: pytest.MonkeyPatch,
-    make: Callable[[str, date], list[dict[str, Any]]],
-    summary_of: Callable[[date], bytes] = summary,
-) -> None:
-    monkeypatch.setitem(SOURCES, _CraftedSource.kind, _CraftedSource(make, summary_of))
+    make: Callable[[str, date], list[dict[str, Any]]], summary_of: Callable[[date], bytes] = summary
+) -> SourceRegistry:
+    """The project's sources and one that serves what ``make`` and ``summary_of`` build."""
+    return SOURCES.with_sources(_CraftedSource(make, summary_of))
 
 
 def _evaluations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
@@ -217,12 +217,20 @@ def _apply_partition_requests(instance: dg.DagsterInstance, result: dg.SensorRes
                 instance.delete_dynamic_partition(request.partitions_def_name, key)
 
 
+def _range(request: dg.RunRequest) -> PartitionRange:
+    """The partitions a ranged run request covers."""
+    key_range = request.partition_key_range
+    assert key_range is not None and request.partition_key is None
+    start, end = UserDay.parse(key_range.start), UserDay.parse(key_range.end)
+    return PartitionRange(start.day, start.user_id, end.day, end.user_id)
+
+
 def test_users_sensor_adds_new_users_and_removes_retired_ones_keeping_their_data(
     db_url: str, conn: psycopg.Connection
 ) -> None:
     recent = _local_yesterday("UTC") - timedelta(days=2)
-    for user_id in ("kept", "newbie", "another", "leaver"):
-        _register(conn, user_id, "UTC", start=recent)
+    for user_id, zone in (("kept", "UTC"), ("newbie", "America/Chicago"), ("another", "Asia/Tokyo"), ("leaver", "UTC")):
+        _register(conn, user_id, zone, start=recent)
     retire_user(conn, "leaver")
     conn.execute(
         "INSERT INTO activities_heart_intraday (user_id, time, bpm) VALUES ('leaver', '2025-06-01 08:00+00', 61)"
@@ -233,94 +241,97 @@ def test_users_sensor_adds_new_users_and_removes_retired_ones_keeping_their_data
     result = _evaluate_users_sensor(instance, db_url)
 
     requests = result.dynamic_partitions_requests or []
+    # New users go in east to west, so that users of one zone sit together.
     assert [(type(r).__name__, r.partitions_def_name, list(r.partition_keys)) for r in requests] == [
         ("AddDynamicPartitionsRequest", USERS_PARTITION_NAME, ["another", "newbie"]),
         ("DeleteDynamicPartitionsRequest", USERS_PARTITION_NAME, ["deleted", "leaver"]),
     ]
-    history_users = {r.tags[HISTORY_USER_TAG] for r in result.run_requests or []}
-    assert history_users == {"kept", "newbie", "another"}
+    history_users = [r.tags[HISTORY_USER_TAG] for r in result.run_requests or []]
+    assert sorted(history_users) == ["another", "kept", "newbie"]  # three days each: one run per user
     assert set(json.loads(result.cursor or "{}")) == {"kept", "newbie", "another"}
 
     _apply_partition_requests(instance, result)
-    assert sorted(instance.get_dynamic_partitions(USERS_PARTITION_NAME)) == ["another", "kept", "newbie"]
+    assert instance.get_dynamic_partitions(USERS_PARTITION_NAME) == ["kept", "another", "newbie"]
     # Retiring stops the scheduling, not the data.
     assert conn.execute("SELECT count(*) FROM activities_heart_intraday WHERE user_id = 'leaver'").fetchone() == (1,)
     assert conn.execute("SELECT retired_at IS NOT NULL FROM users WHERE id = 'leaver'").fetchone() == (True,)
 
-    # In step now: the next tick asks for no partition change.
+    # In step now: the next tick asks for no partition change and no run.
     again = _evaluate_users_sensor(instance, db_url, cursor=result.cursor)
     assert not again.dynamic_partitions_requests
-    assert not again.run_requests  # every history day was asked for on the first tick
+    assert not again.run_requests
 
 
-def test_users_sensor_loads_history_a_month_per_tick_per_user_and_skips_loaded_days(
+def test_users_sensor_requests_history_as_ranged_runs_skipping_loaded_days(
     db_url: str, conn: psycopg.Connection
 ) -> None:
     zones = {"tokyo": "Asia/Tokyo", "angeles": "America/Los_Angeles"}
-    history_days = 45
+    history_days = HISTORY_DAYS_PER_RUN + 45
     starts = {}
     for user_id, zone in zones.items():
         starts[user_id] = _local_yesterday(zone) - timedelta(days=history_days - 1)
         _register(conn, user_id, zone, start=starts[user_id])
     instance = _instance(*zones)
     tokyo_days = _days(starts["tokyo"], _local_yesterday("Asia/Tokyo"))
-    assert len(tokyo_days) == history_days
-    # Three of Tokyo's first days are already loaded (from the UI, say): not asked for again.
-    loaded = [f"{tokyo_days[n].isoformat()}|tokyo" for n in (0, 5, 10)]
-    _mark_loaded(instance, loaded)
-
-    def keys(result: dg.SensorResult, user_id: str) -> list[str | None]:
-        return [r.partition_key for r in result.run_requests or [] if r.tags[HISTORY_USER_TAG] == user_id]
+    # Tokyo's 11th day is loaded already (by `hr backfill`, say): the warehouse's load records say so.
+    _ingest(db_url, [UserDay("tokyo", tokyo_days[10])])
 
     first = _evaluate_users_sensor(instance, db_url)
 
-    expected_tokyo = [f"{d.isoformat()}|tokyo" for d in tokyo_days if f"{d.isoformat()}|tokyo" not in loaded]
-    assert keys(first, "tokyo") == expected_tokyo[:HISTORY_DAYS_PER_TICK]
-    angeles_days = _days(starts["angeles"], _local_yesterday("America/Los_Angeles"))
-    expected_angeles = [f"{d.isoformat()}|angeles" for d in angeles_days]
-    assert keys(first, "angeles") == expected_angeles[:HISTORY_DAYS_PER_TICK]
+    by_user: dict[str, list[PartitionRange]] = {}
     for request in first.run_requests or []:
         assert isinstance(request, dg.RunRequest)
-        assert request.run_key == f"history:{request.partition_key}"
-        assert request.tags == {PURPOSE_TAG: "history", HISTORY_USER_TAG: str(request.partition_key).split("|")[1]}
-    # The cursor holds the last day looked at (past the skipped days for Tokyo) and where history ends.
+        assert request.tags[PURPOSE_TAG] == "history" and request.run_key == f"history:{_range(request)}"
+        by_user.setdefault(request.tags[HISTORY_USER_TAG], []).append(_range(request))
+    assert by_user["tokyo"] == [
+        PartitionRange(tokyo_days[0], "tokyo", tokyo_days[9], "tokyo"),
+        PartitionRange(tokyo_days[11], "tokyo", tokyo_days[11 + HISTORY_DAYS_PER_RUN - 1], "tokyo"),
+        PartitionRange(tokyo_days[11 + HISTORY_DAYS_PER_RUN], "tokyo", tokyo_days[-1], "tokyo"),
+    ]
+    angeles_days = _days(starts["angeles"], _local_yesterday("America/Los_Angeles"))
+    assert by_user["angeles"] == [
+        PartitionRange(angeles_days[0], "angeles", angeles_days[HISTORY_DAYS_PER_RUN - 1], "angeles"),
+        PartitionRange(angeles_days[HISTORY_DAYS_PER_RUN], "angeles", angeles_days[-1], "angeles"),
+    ]
     assert json.loads(first.cursor or "") == {
-        "tokyo": {
-            "done": tokyo_days[HISTORY_DAYS_PER_TICK - 1 + len(loaded)].isoformat(),
-            "until": tokyo_days[-1].isoformat(),
-            "start": starts["tokyo"].isoformat(),
-        },
-        "angeles": {
-            "done": angeles_days[HISTORY_DAYS_PER_TICK - 1].isoformat(),
-            "until": angeles_days[-1].isoformat(),
-            "start": starts["angeles"].isoformat(),
-        },
+        "tokyo": {"until": tokyo_days[-1].isoformat(), "start": starts["tokyo"].isoformat()},
+        "angeles": {"until": angeles_days[-1].isoformat(), "start": starts["angeles"].isoformat()},
     }
-
     second = _evaluate_users_sensor(instance, db_url, cursor=first.cursor)
-    assert keys(second, "tokyo") == expected_tokyo[HISTORY_DAYS_PER_TICK:]
-    assert keys(second, "angeles") == expected_angeles[HISTORY_DAYS_PER_TICK:]
-    assert json.loads(second.cursor or "") == {
-        "tokyo": {
-            "done": tokyo_days[-1].isoformat(),
-            "until": tokyo_days[-1].isoformat(),
-            "start": starts["tokyo"].isoformat(),
-        },
-        "angeles": {
-            "done": angeles_days[-1].isoformat(),
-            "until": angeles_days[-1].isoformat(),
-            "start": starts["angeles"].isoformat(),
-        },
-    }
+    assert not second.run_requests and second.cursor == first.cursor
 
-    third = _evaluate_users_sensor(instance, db_url, cursor=second.cursor)
-    assert not third.run_requests
-    assert third.cursor == second.cursor
+
+def test_a_new_users_40_days_of_history_become_one_run_that_lands_every_partition(
+    db_url: str, conn: psycopg.Connection, hr_home: Path
+) -> None:
+    """The wiring from registry to data: the sensor's request, run as the daemon would run it."""
+    start = _local_yesterday("Europe/Berlin") - timedelta(days=39)
+    _register(conn, "alice", "Europe/Berlin", start=start)
+    with dg.instance_for_test() as instance:
+        result = _evaluate_users_sensor(instance, db_url)
+        _apply_partition_requests(instance, result)
+        requests = [r for r in result.run_requests or [] if isinstance(r, dg.RunRequest)]
+        assert 1 <= len(requests) <= 2
+        job = defs.resolve_job_def("hr_partition_job")
+        for request in requests:
+            ran = job.execute_in_process(instance=instance, tags=request.tags, resources=_resources(db_url))
+            assert ran.success
+        days = _days(start, _local_yesterday("Europe/Berlin"))
+        expected = {UserDay("alice", d).key for d in days}
+        for key in [INTRADAY_KEY, SUMMARY_KEY, *AGGREGATE_KEYS]:
+            assert set(instance.get_materialized_partitions(key)) == expected, key
+    loaded = conn.execute(
+        "SELECT count(DISTINCT date) FROM partition_loads WHERE user_id = 'alice' AND payload = 'intraday'"
+    )
+    assert loaded.fetchone() == (40,)
+    hourly = conn.execute("SELECT sum(sample_count) FROM activities_heart_intraday_1d WHERE user_id = 'alice'")
+    raw = conn.execute("SELECT count(*) FROM activities_heart_intraday WHERE user_id = 'alice'")
+    assert hourly.fetchone() == raw.fetchone() != (0,)
 
 
 # --- hr_nightly_schedule ----------------------------------------------------------------------
 
-# Standard offsets in June 2025 (summer time in Berlin and Los Angeles, none in Tokyo).
+# Summer offsets in June 2025: Tokyo +9, Berlin +2, Los Angeles -7.
 JUNE_OFFSETS = {"asia": ("Asia/Tokyo", 9), "europe": ("Europe/Berlin", 2), "america": ("America/Los_Angeles", -7)}
 
 
@@ -347,6 +358,10 @@ def _evaluate_nightly(instance: dg.DagsterInstance, db_url: str, tick: datetime)
     return requests
 
 
+def _nightly_partitions(requests: list[dg.RunRequest], order: list[str]) -> list[str]:
+    return sorted(p.key for r in requests for p in _range(r).partitions(order))
+
+
 @pytest.fixture
 def persistent_instance() -> Iterator[dg.DagsterInstance]:
     """A schedule context reads the instance through its reference: an ephemeral one has none."""
@@ -371,26 +386,34 @@ def world_users(conn: psycopg.Connection) -> None:
     ],
     ids=["utc", "tokyo", "los-angeles", "berlin"],
 )
-def test_nightly_schedule_requests_each_users_last_two_complete_local_days(
+def test_nightly_schedule_covers_each_users_last_two_complete_local_days_in_ranged_runs(
     db_url: str, world_users: None, persistent_instance: dg.DagsterInstance, tick: datetime
 ) -> None:
     requests = _evaluate_nightly(persistent_instance, db_url, tick)
-    tick_utc = tick.astimezone(UTC)
-    assert {r.partition_key for r in requests} == _expected_nightly(tick_utc, list(JUNE_OFFSETS))
-    assert len(requests) == 2 * len(JUNE_OFFSETS)
-    assert all(r.tags == {PURPOSE_TAG: "nightly"} for r in requests)
+    order = list(JUNE_OFFSETS)
+    covered = set(_nightly_partitions(requests, order))
+    assert _expected_nightly(tick.astimezone(UTC), order) <= covered
+    # A range may take a user's older day along, never one that has not ended where the user is.
+    for key in covered:
+        partition = UserDay.parse(key)
+        zone = JUNE_OFFSETS[partition.user_id][0]
+        assert partition.day < tick.astimezone(ZoneInfo(zone)).date()
+    assert len(requests) <= 3
+    assert all(
+        r.tags[PURPOSE_TAG] == "nightly" and r.tags["dagster/priority"] == str(NIGHTLY_PRIORITY) for r in requests
+    )
 
 
-def test_nightly_schedule_dates_at_2am_utc_spelled_out() -> None:
-    # The same expectation without the helper, for the first tick of the parametrised test.
-    assert _expected_nightly(datetime(2025, 6, 10, 2, tzinfo=UTC), list(JUNE_OFFSETS)) == {
-        "2025-06-08|asia",  # Tokyo: 11:00 on the 10th
-        "2025-06-09|asia",
-        "2025-06-08|europe",  # Berlin: 04:00 on the 10th
-        "2025-06-09|europe",
-        "2025-06-07|america",  # Los Angeles: 19:00 on the 9th
-        "2025-06-08|america",
-    }
+def test_nightly_schedule_dates_at_2am_utc_spelled_out(
+    db_url: str, world_users: None, persistent_instance: dg.DagsterInstance
+) -> None:
+    requests = _evaluate_nightly(persistent_instance, db_url, datetime(2025, 6, 10, 2, tzinfo=UTC))
+    # Tokyo at 11:00 and Berlin at 04:00 on the 10th; Los Angeles at 19:00 on the 9th.
+    assert [str(_range(r)) for r in requests] == [
+        "2025-06-07|america...2025-06-07|america",
+        "2025-06-08|asia...2025-06-08|america",
+        "2025-06-09|asia...2025-06-09|europe",
+    ]
 
 
 def test_nightly_run_keys_are_stable_for_a_tick_and_new_the_next_night(
@@ -402,12 +425,13 @@ def test_nightly_run_keys_are_stable_for_a_tick_and_new_the_next_night(
     again = _evaluate_nightly(instance, db_url, tick)
     next_night = _evaluate_nightly(instance, db_url, tick + timedelta(days=1))
 
-    assert [(r.run_key, r.partition_key) for r in first] == [(r.run_key, r.partition_key) for r in again]
+    assert [(r.run_key, r.tags) for r in first] == [(r.run_key, r.tags) for r in again]
     assert len({r.run_key for r in first}) == len(first)
     assert not {r.run_key for r in first} & {r.run_key for r in next_night}
     # The next night re-fetches the day that was the latest, under a new run key.
-    shared = {r.partition_key for r in first} & {r.partition_key for r in next_night}
-    assert shared == {f"2025-06-09|{u}" for u in ("asia", "europe")} | {"2025-06-08|america"}
+    order = list(JUNE_OFFSETS)
+    shared = set(_nightly_partitions(first, order)) & set(_nightly_partitions(next_night, order))
+    assert {f"2025-06-09|{u}" for u in ("asia", "europe")} | {"2025-06-08|america"} <= shared
 
 
 def test_nightly_schedule_skips_users_not_yet_partitioned_and_retired_users(
@@ -416,14 +440,19 @@ def test_nightly_schedule_skips_users_not_yet_partitioned_and_retired_users(
     _register(conn, "late", "UTC")  # registered after the users sensor's last tick
     retire_user(conn, "america")  # retired, but the sensor has not removed its partition yet
     requests = _evaluate_nightly(persistent_instance, db_url, datetime(2025, 6, 10, 2, tzinfo=UTC))
-    assert {str(r.partition_key).split("|")[1] for r in requests} == {"asia", "europe"}
-    assert len(requests) == 4
+    assert _nightly_partitions(requests, list(JUNE_OFFSETS)) == [
+        "2025-06-08|asia",
+        "2025-06-08|europe",
+        "2025-06-09|asia",
+        "2025-06-09|europe",
+    ]
 
 
 def test_schedule_timezone_setting_sets_when_the_schedules_tick(tmp_path: Path) -> None:
     # The schedules read HR_SCHEDULE_TIMEZONE when the code location loads: a fresh interpreter.
     script = (
-        "from hr_assets.schedules import hr_freshness_schedule, hr_nightly_schedule\n"
+        "from hr_assets.defs.heart_rate.schedules import hr_nightly_schedule\n"
+        "from hr_assets.defs.users.schedules import hr_freshness_schedule\n"
         "print(hr_nightly_schedule.execution_timezone, hr_nightly_schedule.cron_schedule)\n"
         "print(hr_freshness_schedule.execution_timezone, hr_freshness_schedule.cron_schedule)\n"
     )
@@ -435,109 +464,11 @@ def test_schedule_timezone_setting_sets_when_the_schedules_tick(tmp_path: Path) 
     assert done.stdout.splitlines() == ["Asia/Tokyo 0 2 * * *", "Asia/Tokyo 0 6 * * *"]
 
 
-# --- automation of the aggregates -------------------------------------------------------------
-
-OLD_KEY = "2025-03-01|user1"  # months outside the latest time window (today)
-
-
-def _requested(result: dg.EvaluateAutomationConditionsResult) -> dict[str, set[str | None]]:
-    """Requested partitions of every asset that has any."""
-    found = {key.to_user_string(): set(result.get_requested_partitions(key)) for key in [INTRADAY_KEY, SUMMARY_KEY]}
-    found.update({key.to_user_string(): set(result.get_requested_partitions(key)) for key in AGGREGATE_KEYS})
-    return {name: keys for name, keys in found.items() if keys}
-
-
-def _with_condition(condition: dg.AutomationCondition[dg.AssetKey]) -> list[dg.AssetsDefinition]:
-    """The assets, with ``condition`` in place of the aggregates' automation condition."""
-    return [
-        asset.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=condition))
-        if asset.key in AGGREGATE_KEYS
-        else asset
-        for asset in heart_rate_assets
-    ]
-
-
-def test_aggregates_follow_a_raw_partition_outside_the_latest_time_window(
-    db_url: str, conn: psycopg.Connection
-) -> None:
-    _register(conn, "user1", "Europe/Berlin")
-    instance = _instance("user1", "user2")
-    resources = _resources(db_url)
-    automation = dg.Definitions(assets=heart_rate_assets, resources=resources)
-    aggregates = {key.to_user_string() for key in AGGREGATE_KEYS}
-
-    before = dg.evaluate_automation_conditions(defs=automation, instance=instance)
-    assert before.total_requested == 0
-
-    def settle(cursor: Any) -> tuple[set[tuple[str, str | None]], Any]:
-        """Tick and run what each tick requests, as the automation sensor would, until a tick is quiet.
-
-        Returns every (asset, partition) requested on the way and the last cursor.
-        """
-        requested: set[tuple[str, str | None]] = set()
-        for _ in range(len(AGGREGATE_KEYS) + 1):
-            tick = dg.evaluate_automation_conditions(defs=automation, instance=instance, cursor=cursor)
-            cursor = tick.cursor
-            if not tick.total_requested:
-                return requested, cursor
-            wanted = _requested(tick)
-            requested |= {(name, key) for name, keys in wanted.items() for key in keys}
-            for key in {key for keys in wanted.values() for key in keys}:
-                selection = [dg.AssetKey(name) for name, keys in wanted.items() if key in keys]
-                ran = dg.materialize(
-                    heart_rate_assets, selection=selection, partition_key=key, instance=instance, resources=resources
-                )
-                assert ran.success
-        raise AssertionError("the automation never settled")
-
-    loaded = dg.materialize(
-        heart_rate_assets, selection=[INTRADAY_KEY], partition_key=OLD_KEY, instance=instance, resources=resources
-    )
-    assert loaded.success
-    landed = dg.evaluate_automation_conditions(defs=automation, instance=instance, cursor=before.cursor)
-    # The whole chain of that one partition, in one tick: eager() counts a dependency that is
-    # requested in the same tick as not missing.
-    assert _requested(landed) == {name: {OLD_KEY} for name in aggregates}
-    refreshed, cursor = settle(before.cursor)
-    assert refreshed == {(name, OLD_KEY) for name in aggregates}
-    hourly = conn.execute("SELECT sum(sample_count) FROM activities_heart_intraday_1h WHERE user_id = 'user1'")
-    raw = conn.execute("SELECT count(*) FROM activities_heart_intraday WHERE user_id = 'user1'")
-    assert hourly.fetchone() == raw.fetchone() != (0,)
-
-    # A 1m refreshed by hand is followed by what is downstream of it, not by the 1m again.
-    assert dg.materialize(
-        heart_rate_assets, selection=[AGGREGATE_KEYS[0]], partition_key=OLD_KEY, instance=instance, resources=resources
-    ).success
-    refreshed, cursor = settle(cursor)
-    assert refreshed == {(name, OLD_KEY) for name in aggregates - {AGGREGATE_KEYS[0].to_user_string()}}
-
-    # A re-load of the raw day (a corrected export) refreshes the chain again, for that partition only.
-    # (Recorded rather than run: a re-load's database work is not what this test is about.)
-    _mark_loaded(instance, [OLD_KEY])
-    refreshed, _ = settle(cursor)
-    assert refreshed == {(name, OLD_KEY) for name in aggregates}
-
-
-def test_plain_eager_would_leave_history_without_aggregates() -> None:
-    # No run here: conditions only read the instance's event log, so raw materialisations are reported.
-    resources = {"warehouse": WarehouseResource(database_url="postgresql://unused"), "alerts": AlertResource()}
-    today_key = f"{datetime.now(UTC).date().isoformat()}|user1"  # the latest time window
-    results = {}
-    for name, condition in {"custom": AGGREGATE_AUTOMATION, "eager": dg.AutomationCondition.eager()}.items():
-        instance = _instance("user1", "user2")
-        automation = dg.Definitions(assets=_with_condition(condition), resources=resources)
-        first = dg.evaluate_automation_conditions(defs=automation, instance=instance)
-        _mark_loaded(instance, [OLD_KEY, today_key])
-        results[name] = _requested(
-            dg.evaluate_automation_conditions(defs=automation, instance=instance, cursor=first.cursor)
-        )
-
-    assert results["eager"] == {key.to_user_string(): {today_key} for key in AGGREGATE_KEYS}
-    assert results["custom"] == {key.to_user_string(): {OLD_KEY, today_key} for key in AGGREGATE_KEYS}
-    # And the definitions really carry the custom condition.
-    assert all(
-        defs.resolve_assets_def(key).automation_conditions_by_key[key] == AGGREGATE_AUTOMATION for key in AGGREGATE_KEYS
-    )
+def test_the_aggregates_ride_in_every_run_of_the_heart_rate_job() -> None:
+    # No automation sensor evaluates every partition: the job the launchers use selects the aggregates.
+    job = defs.resolve_job_def("hr_partition_job")
+    assert {key for key in job.asset_layer.selected_asset_keys} == {INTRADAY_KEY, SUMMARY_KEY, *AGGREGATE_KEYS}
+    assert sorted(sensor.name for sensor in defs.sensors or []) == ["hr_run_failure_sensor", "users_sensor"]
 
 
 # --- asset checks of a real run ---------------------------------------------------------------
@@ -565,24 +496,24 @@ def _sparse_summary(day: date) -> bytes:
 
 
 def _materialize_crafted(
-    db_url: str, receiver: Receiver, instance: dg.DagsterInstance, raise_on_error: bool = True
+    db_url: str, receiver: Receiver, instance: dg.DagsterInstance, sources: SourceRegistry, raise_on_error: bool = True
 ) -> dg.ExecuteInProcessResult:
     """Every heart-rate asset for CHECK_KEY of the registered user 'crafted1'."""
     return dg.materialize(
         heart_rate_assets,
         instance=instance,
         partition_key=CHECK_KEY,
-        resources=_resources(db_url, receiver.url),
+        resources=_resources(db_url, receiver.url, sources),
         raise_on_error=raise_on_error,
     )
 
 
 def test_warning_checks_on_a_sparse_day_with_implausible_and_impossible_readings(
-    db_url: str, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+    db_url: str, conn: psycopg.Connection, receiver: Receiver
 ) -> None:
-    _crafted(monkeypatch, _sparse_day, _sparse_summary)
+    sources = _crafted(_sparse_day, _sparse_summary)
     _register(conn, "crafted1", "Europe/Berlin", source="crafted")
-    result = _materialize_crafted(db_url, receiver, _instance("crafted1"))
+    result = _materialize_crafted(db_url, receiver, _instance("crafted1"), sources)
 
     # Warnings do not block: the run succeeds and the aggregates are refreshed.
     assert result.success
@@ -621,12 +552,12 @@ def _overconfident_day(user_id: str, day: date) -> list[dict[str, Any]]:
 
 
 def test_blocking_schema_error_alerts_and_keeps_the_aggregates_from_running(
-    db_url: str, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+    db_url: str, conn: psycopg.Connection, receiver: Receiver
 ) -> None:
-    _crafted(monkeypatch, _overconfident_day)
+    sources = _crafted(_overconfident_day)
     _register(conn, "crafted1", "Europe/Berlin", source="crafted")
     instance = _instance("crafted1")
-    result = _materialize_crafted(db_url, receiver, instance, raise_on_error=False)
+    result = _materialize_crafted(db_url, receiver, instance, sources, raise_on_error=False)
 
     schema = _evaluations(result)[INTRADAY_KEY.to_user_string(), SCHEMA_CHECK]
     assert (schema.passed, schema.severity, schema.partition) == (False, dg.AssetCheckSeverity.ERROR, CHECK_KEY)
@@ -658,17 +589,17 @@ def _full_or_sparse_day(user_id: str, day: date) -> list[dict[str, Any]]:
     return _sparse_day(user_id, day) if user_id.startswith("sparse") else every(60)
 
 
-def _ingest(db_url: str, partitions: list[tuple[str, date]]) -> None:
+def _ingest(db_url: str, partitions: list[UserDay], sources: SourceRegistry = SOURCES) -> None:
+    """Both payloads of ``partitions`` loaded, as a run would load them."""
     with psycopg.connect(db_url, autocommit=True) as conn:
-        users = users_by_id(conn, sorted({user_id for user_id, _ in partitions}))
-    report = ingest(db_url, users, partitions, "intraday")
-    assert not report.failures
+        users = users_by_id(conn, sorted({p.user_id for p in partitions}))
+    for payload in ("intraday", "summary"):
+        report = ingest(Warehouse(db_url), sources, users, partitions, payload)
+        assert not report.failures
 
 
-def test_late_partitions_names_missing_and_incomplete_latest_days(
-    db_url: str, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _crafted(monkeypatch, _full_or_sparse_day)
+def test_late_partitions_names_missing_and_incomplete_latest_days(db_url: str, conn: psycopg.Connection) -> None:
+    sources = _crafted(_full_or_sparse_day)
     for user_id, zone in [
         ("tokyo", "Asia/Tokyo"),
         ("sparse-berlin", "Europe/Berlin"),
@@ -680,36 +611,37 @@ def test_late_partitions_names_missing_and_incomplete_latest_days(
     now = datetime(2025, 6, 10, 2, tzinfo=UTC)
     # Latest complete local days at that instant: Tokyo (11:00) and Berlin (04:00) the 9th,
     # Los Angeles (19:00 on the 9th) the 8th. Los Angeles has only its 7th loaded.
-    _ingest(db_url, [("tokyo", date(2025, 6, 9)), ("sparse-berlin", date(2025, 6, 9)), ("angeles", date(2025, 6, 7))])
+    loaded = [("tokyo", date(2025, 6, 9)), ("sparse-berlin", date(2025, 6, 9)), ("angeles", date(2025, 6, 7))]
+    _ingest(db_url, [UserDay(*p) for p in loaded], sources)
+
+    def keys(partitions: list[UserDay]) -> list[str]:
+        return sorted(p.key for p in partitions)
 
     missing, incomplete, active = late_partitions(WarehouseResource(database_url=db_url), now, threshold=0.5)
-    assert missing == ["2025-06-08|angeles"]
-    assert incomplete == ["2025-06-09|sparse-berlin"]
+    assert keys(missing) == ["2025-06-08|angeles"]
+    assert keys(incomplete) == ["2025-06-09|sparse-berlin"]
     assert active == 3
     # With a threshold below Berlin's 20 minutes (1.4 %), only the missing day is late.
-    assert late_partitions(WarehouseResource(database_url=db_url), now, threshold=0.01) == (
-        ["2025-06-08|angeles"],
-        [],
-        3,
-    )
+    missing, incomplete, _ = late_partitions(WarehouseResource(database_url=db_url), now, threshold=0.01)
+    assert (keys(missing), incomplete) == (["2025-06-08|angeles"], [])
     # A day later, Tokyo's and Berlin's latest days are missing too.
     later, _, _ = late_partitions(WarehouseResource(database_url=db_url), now + timedelta(days=1), threshold=0.5)
-    assert later == ["2025-06-09|angeles", "2025-06-10|sparse-berlin", "2025-06-10|tokyo"]
+    assert keys(later) == ["2025-06-09|angeles", "2025-06-10|sparse-berlin", "2025-06-10|tokyo"]
 
 
 def test_freshness_job_fails_naming_the_late_user_then_passes_once_it_lands(
-    db_url: str, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch, receiver: Receiver, hr_home: Path
+    db_url: str, conn: psycopg.Connection, receiver: Receiver, hr_home: Path
 ) -> None:
-    _crafted(monkeypatch, _full_or_sparse_day)
+    sources = _crafted(_full_or_sparse_day)
     _register(conn, "tokyo", "Asia/Tokyo", source="crafted")
     _register(conn, "angeles", "America/Los_Angeles", source="crafted")
-    _ingest(db_url, [("tokyo", _local_yesterday("Asia/Tokyo"))])
+    _ingest(db_url, [UserDay("tokyo", _local_yesterday("Asia/Tokyo"))], sources)
     job = defs.resolve_job_def("hr_freshness_job")
     instance = _instance()
 
     late = job.execute_in_process(instance=instance, resources=_resources(db_url, receiver.url), raise_on_error=False)
     [check] = late.get_asset_check_evaluations()
-    assert (check.asset_key, check.check_name) == (INTRADAY_KEY, LATEST_DAY_LOADED_CHECK)
+    assert (check.asset_key, check.check_name) == (dg.AssetKey(USER_REGISTRY), LATEST_DAY_LOADED_CHECK)
     assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.ERROR)
     angeles_key = f"{_local_yesterday('America/Los_Angeles').isoformat()}|angeles"
     metadata = _values(check)
@@ -720,7 +652,7 @@ def test_freshness_job_fails_naming_the_late_user_then_passes_once_it_lands(
     assert alert.body["event"] == "freshness" and alert.body["missing"] == [angeles_key]
     assert "angeles" in alert.body["text"]
 
-    _ingest(db_url, [("angeles", _local_yesterday("America/Los_Angeles"))])
+    _ingest(db_url, [UserDay("angeles", _local_yesterday("America/Los_Angeles"))], sources)
     fresh = job.execute_in_process(instance=instance, resources=_resources(db_url, receiver.url))
     [check] = fresh.get_asset_check_evaluations()
     assert check.passed and _values(check)["late_users"] == ""
@@ -901,34 +833,9 @@ def test_errors_from_a_real_server_are_classified(conn: psycopg.Connection, db_u
     assert is_transient(terminated.value)
 
 
-def test_history_ends_where_the_sensor_first_saw_the_user() -> None:
-    user = User("late", "late", "UTC", "simulated", {}, 1, date(2025, 6, 1))
-    seen = datetime(2025, 6, 5, 12, 0, tzinfo=UTC)
-    requests, cursor = plan_history([user], set(), {}, seen)
-    assert [r.partition_key for r in requests] == [f"2025-06-0{d}|late" for d in range(1, 5)]
-    # Days that end later are the nightly schedule's: the sensor asks for nothing more.
-    later, _ = plan_history([user], set(), cursor, seen + timedelta(days=3))
-    assert later == []
-    # And the nightly schedule does not reach before a user's start date.
-    nightly = nightly_run_requests([user], datetime(2025, 6, 2, 2, 0, tzinfo=UTC), {"late"})
-    assert [r.partition_key for r in nightly] == ["2025-06-01|late"]
-
-
 def test_a_user_not_started_yet_is_not_late(db_url: str, conn: psycopg.Connection) -> None:
     now = datetime(2025, 6, 10, 7, 0, tzinfo=UTC)
     _register(conn, "soon", "UTC", start=date(2025, 6, 20))
     _register(conn, "started", "UTC", start=date(2025, 6, 1))
     missing, incomplete, active = late_partitions(WarehouseResource(database_url=db_url), now, threshold=0.5)
-    assert (missing, incomplete, active) == (["2025-06-09|started"], [], 2)
-
-
-def test_history_restarts_when_the_start_date_moves_earlier() -> None:
-    seen = datetime(2025, 6, 5, 12, 0, tzinfo=UTC)
-    user = User("mover", "mover", "UTC", "simulated", {}, 1, date(2025, 6, 3))
-    requests, cursor = plan_history([user], set(), {}, seen)
-    assert [r.partition_key for r in requests] == ["2025-06-03|mover", "2025-06-04|mover"]
-    earlier = User("mover", "mover", "UTC", "simulated", {}, 1, date(2025, 6, 1))
-    loaded = {"2025-06-03|mover", "2025-06-04|mover"}
-    requests, cursor = plan_history([earlier], loaded, cursor, seen)
-    assert [r.partition_key for r in requests] == ["2025-06-01|mover", "2025-06-02|mover"]
-    assert plan_history([earlier], loaded, cursor, seen)[0] == []
+    assert (missing, incomplete, active) == ([UserDay("started", date(2025, 6, 9))], [], 2)

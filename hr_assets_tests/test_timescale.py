@@ -27,7 +27,7 @@ from psycopg.conninfo import make_conninfo
 
 from hr_assets.transform import local_day_window, parse_intraday
 from hr_assets.warehouse.aggregates import LEVELS, RAW, RefreshResult, refresh
-from hr_assets.warehouse.db import Mode, connect, query
+from hr_assets.warehouse.db import Mode, Warehouse, connect, query
 from hr_assets.warehouse.loads import INTRADAY_COLUMNS, LoadResult, load_intraday
 from hr_assets.warehouse.migrations import MIGRATIONS_DIR, discover, migrate
 from hr_assets_tests.payloads import intraday
@@ -146,7 +146,7 @@ def _raw_rows(url: str) -> list[Row]:
 
 
 def _refresh_all(url: str, windows: list[Window]) -> dict[str, list[RefreshResult]]:
-    return {name: refresh(url, Mode.TIMESCALEDB, LEVELS[name], windows) for name in ("1m", "1h", "1d")}
+    return {name: refresh(Warehouse(url), LEVELS[name], windows) for name in ("1m", "1h", "1d")}
 
 
 def _aggregate_rows(conn: psycopg.Connection, level: str) -> list[Row]:
@@ -337,7 +337,7 @@ def test_each_layer_is_refreshed_from_the_materialised_layer_below(ts_db: str) -
         )
 
     def buckets(level: str) -> int:
-        return sum(r.buckets for r in refresh(ts_db, Mode.TIMESCALEDB, LEVELS[level], windows))
+        return sum(r.buckets for r in refresh(Warehouse(ts_db), LEVELS[level], windows))
 
     assert buckets("1h") == 0  # the 1-minute layer is not materialised yet
     assert buckets("1m") == 1440

@@ -11,8 +11,7 @@ from fastapi.responses import JSONResponse
 from hr_api import __version__
 from hr_api.deps import Caller, State
 from hr_api.models import ErrorResponse, Health, ServiceInfo
-from hr_assets.warehouse.db import WarehouseError
-from hr_assets.warehouse.readings import schema_state
+from hr_assets.warehouse.db import WarehouseError, schema_state
 
 log = logging.getLogger(__name__)
 router = APIRouter()

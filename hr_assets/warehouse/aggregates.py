@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg import sql
 
-from hr_assets.warehouse.db import Mode, connection, query
+from hr_assets.warehouse.db import Mode, Warehouse, query
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,7 @@ def merge_windows(windows: list[tuple[datetime, datetime]]) -> list[tuple[dateti
 
 
 def refresh(
-    url: str,
-    mode: Mode,
+    warehouse: Warehouse,
     level: AggregateLevel,
     windows: list[tuple[str, datetime, datetime]],
     not_before: datetime | None = None,
@@ -93,8 +92,8 @@ def refresh(
         if first < last:
             by_user.setdefault(user_id, []).append((first, last))
     work = [(user_id, merge_windows(user_windows)) for user_id, user_windows in sorted(by_user.items())]
-    if mode is Mode.TIMESCALEDB:
-        with connection(url, autocommit=True) as conn:
+    if warehouse.mode is Mode.TIMESCALEDB:
+        with warehouse.connection(autocommit=True) as conn:
             # A continuous aggregate refreshes every user at once: one call per merged window.
             for first, last in merge_windows([w for ws in by_user.values() for w in ws]):
                 conn.execute(
@@ -106,7 +105,7 @@ def refresh(
     shares = [work[i::ROLLUP_WORKERS] for i in range(min(ROLLUP_WORKERS, len(work)))]
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=max(len(shares), 1), thread_name_prefix="hr-rollup") as pool:
-        futures = [pool.submit(_roll_up, url, level, share, stop) for share in shares]
+        futures = [pool.submit(_roll_up, warehouse, level, share, stop) for share in shares]
         try:
             done = [future.result() for future in futures]
         except BaseException:
@@ -118,14 +117,16 @@ def refresh(
     return [results[user_id, first] for user_id, user_windows in work for first, _ in user_windows]
 
 
-def _roll_up(url: str, level: AggregateLevel, work: list[UserWindows], stop: threading.Event) -> list[RefreshResult]:
+def _roll_up(
+    warehouse: Warehouse, level: AggregateLevel, work: list[UserWindows], stop: threading.Event
+) -> list[RefreshResult]:
     """PostgreSQL mode: recompute each user's buckets in each window from the layer below, a transaction each.
 
     Returns early, with nothing, once ``stop`` is set.
     """
     target = sql.Identifier(level.relation)
     template = query("rollup_from_raw" if level.source == RAW else "rollup_from_rollup")
-    with connection(url) as conn:
+    with warehouse.connection() as conn:
         for user_id, user_windows in work:
             for first, last in user_windows:
                 if stop.is_set():

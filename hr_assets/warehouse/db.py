@@ -1,6 +1,9 @@
 """Connections to the warehouse, its mode (TimescaleDB or PostgreSQL), and the SQL files.
 
-This package is the only place in the project that talks to the warehouse database.
+This package is the only place in the project that talks to the warehouse database, and this
+module is where driver errors become the project's own: :class:`WarehouseUnavailable` for what
+may succeed later (the server went away, a timeout, a lost race), :class:`WarehouseError` for the
+rest. Code above the package sees only those.
 """
 
 from __future__ import annotations
@@ -120,6 +123,10 @@ class WarehouseError(RuntimeError):
     """A database operation failed; raised from the driver's error at this boundary only."""
 
 
+class SchemaError(WarehouseError):
+    """The warehouse's schema is missing or older than this code: migrations must run first."""
+
+
 class WarehouseUnavailable(WarehouseError):
     """The database cannot be reached or did not answer in time: worth trying again later."""
 
@@ -177,6 +184,9 @@ class ConnectionPool:
             open=False,
             name=name,
             timeout=wait_seconds,
+            # Give up a failing connection attempt soon: the next request then tries again at once,
+            # instead of waiting out a back-off that doubles up to minutes after the server is back.
+            reconnect_timeout=wait_seconds,
             check=psycopg_pool.ConnectionPool.check_connection,
             kwargs={"autocommit": True, "options": " ".join(options), "application_name": name},
         )
@@ -196,3 +206,57 @@ class ConnectionPool:
     def stats(self) -> dict[str, Any]:
         """psycopg_pool's figures: pool_size, pool_available, requests_waiting, pool_max, ..."""
         return {**self._pool.get_stats(), "pool_max": self._pool.max_size}
+
+
+class Warehouse:
+    """The warehouse database: connections with translated errors, its mode, a cheap schema check.
+
+    Building one connects to nothing; the first connection or :meth:`check_schema` does.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._mode: Mode | None = None
+
+    @contextmanager
+    def connection(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+        """A UTC session for the block (committed at its end unless autocommit); errors translated."""
+        with translated_errors(), connect(self.url, autocommit=autocommit) as conn:
+            yield conn
+
+    def check_schema(self) -> Mode:
+        """The mode, after one query confirming every migration this code knows has been applied.
+
+        Raises :class:`SchemaError` saying what to run when the schema is missing or behind.
+        """
+        from hr_assets.warehouse.migrations import latest_version
+
+        with self.connection(autocommit=True) as conn:
+            state = schema_state(conn)
+        needed = latest_version()
+        if state is None:
+            raise SchemaError(
+                "the warehouse has no schema yet: run `hr setup` (in docker compose, the migrate service)"
+            )
+        version, mode = state
+        if version < needed:
+            raise SchemaError(
+                f"the warehouse schema is at migration {version:04d} and this code needs {needed:04d}: run `hr setup` "
+                "(in docker compose, the migrate service) to apply the migrations"
+            )
+        self._mode = Mode(mode)
+        return self._mode
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode if self._mode is not None else self.check_schema()
+
+
+def schema_state(conn: psycopg.Connection) -> tuple[int, str] | None:
+    """(newest migration applied, mode), or None when the database was never migrated."""
+    if conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone() != (True,):
+        return None
+    row = conn.execute(query("schema_version")).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), str(row[1])

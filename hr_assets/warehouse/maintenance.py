@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from psycopg.rows import class_row
 
-from hr_assets.warehouse.db import Mode, connection, query
+from hr_assets.warehouse.db import Mode, Warehouse, query
 
 # Retention must leave every day that can still be re-fetched (the nightly schedule goes back
 # two days, devices sync up to a week late) and its neighbour in UTC: refreshing the
@@ -32,10 +32,10 @@ class RelationStorage:
     compression_ratio: Decimal | None
 
 
-def storage(url: str, mode: Mode) -> list[RelationStorage]:
+def storage(warehouse: Warehouse) -> list[RelationStorage]:
     """Size on disk of the raw readings and each aggregate (and compression, in TimescaleDB mode)."""
-    name = "timescale_storage" if mode is Mode.TIMESCALEDB else "postgres_storage"
-    with connection(url) as conn, conn.cursor(row_factory=class_row(RelationStorage)) as cur:
+    name = "timescale_storage" if warehouse.mode is Mode.TIMESCALEDB else "postgres_storage"
+    with warehouse.connection() as conn, conn.cursor(row_factory=class_row(RelationStorage)) as cur:
         return cur.execute(query(name)).fetchall()
 
 
@@ -51,12 +51,12 @@ def retention_horizon(retention_days: int | None, now: datetime | None = None) -
     return (now or datetime.now(UTC)) - timedelta(days=retention_days)
 
 
-def apply_retention(url: str, mode: Mode, retention_days: int) -> int:
+def apply_retention(warehouse: Warehouse, retention_days: int) -> int:
     """Drop raw readings older than ``retention_days``; return chunks (TimescaleDB) or rows dropped."""
     retention_horizon(retention_days)  # validates
     older_than = timedelta(days=retention_days)
-    with connection(url, autocommit=True) as conn:
-        if mode is Mode.TIMESCALEDB:
+    with warehouse.connection(autocommit=True) as conn:
+        if warehouse.mode is Mode.TIMESCALEDB:
             row = conn.execute(query("timescale_retention"), {"older_than": older_than}).fetchone()
             return int(row[0]) if row else 0
         return conn.execute(query("postgres_retention"), {"older_than": older_than}).rowcount

@@ -67,6 +67,12 @@ def discover(mode: Mode, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     ]
 
 
+def latest_version(directory: Path = MIGRATIONS_DIR) -> int:
+    """The newest migration version this code has, in either mode."""
+    versions = [int(m["version"]) for path in directory.glob("*.sql") if (m := _FILE_RE.match(path.name))]
+    return max(versions, default=0)
+
+
 def migrate(url: str, wanted_mode: str | None = None) -> tuple[Mode, list[str]]:
     """Apply pending migrations; return the mode and the names of those applied now.
 

@@ -184,13 +184,3 @@ def summary_days(conn: psycopg.Connection, user_id: str, start_date: date, end_d
         query("summary_days"), {"user_id": user_id, "start_date": start_date, "end_date": end_date}
     ).fetchall()
     return [SummaryDay(*row) for row in rows]
-
-
-def schema_state(conn: psycopg.Connection) -> tuple[int, str] | None:
-    """(newest migration applied, mode), or None when the database was never migrated."""
-    if conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone() != (True,):
-        return None
-    row = conn.execute(query("schema_version")).fetchone()
-    if row is None or row[0] is None:
-        return None
-    return int(row[0]), str(row[1])

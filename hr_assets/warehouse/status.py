@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import psycopg
 
 from hr_assets.quality import DayStats
+from hr_assets.user_day import UserDay
 from hr_assets.warehouse.db import query
 
 
@@ -30,19 +32,28 @@ class PartitionLoad:
 
 
 def partition_loads(
-    conn: psycopg.Connection, payload: str, partitions: list[tuple[str, date]]
-) -> dict[tuple[str, date], PartitionLoad]:
+    conn: psycopg.Connection, payload: str, partitions: Sequence[UserDay]
+) -> dict[UserDay, PartitionLoad]:
     """The load record of each of ``partitions`` that has one."""
     rows = conn.execute(
         query("partition_loads_for_days"),
-        {"payload": payload, "user_ids": [u for u, _ in partitions], "dates": [d for _, d in partitions]},
+        {"payload": payload, "user_ids": [p.user_id for p in partitions], "dates": [p.day for p in partitions]},
     ).fetchall()
-    return {(r[0], r[1]): PartitionLoad(*r) for r in rows}
+    return {UserDay(r[0], r[1]): PartitionLoad(*r) for r in rows}
 
 
-def intraday_day_stats(
-    conn: psycopg.Connection, partitions: list[tuple[str, date]]
-) -> dict[tuple[str, date], DayStats]:
+def loaded_days(conn: psycopg.Connection, user_ids: list[str], first: date, last: date) -> dict[str, set[date]]:
+    """The days in [first, last] of each of ``user_ids`` whose intraday and summary payloads are both loaded."""
+    rows = conn.execute(
+        query("partition_loads_loaded_days"), {"user_ids": user_ids, "first": first, "last": last}
+    ).fetchall()
+    days: dict[str, set[date]] = {user_id: set() for user_id in user_ids}
+    for user_id, day in rows:
+        days[user_id].add(day)
+    return days
+
+
+def intraday_day_stats(conn: psycopg.Connection, partitions: Sequence[UserDay]) -> dict[UserDay, DayStats]:
     """What each partition's intraday load wrote (minutes with readings, bpm range), if it wrote any.
 
     Recorded by the load in the same transaction as the readings, so it is read from one row

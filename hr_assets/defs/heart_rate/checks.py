@@ -1,4 +1,4 @@
-"""Asset checks: the specs the assets declare, and their results from ``quality`` outcomes.
+"""Checks of the heart-rate assets: the specs they declare, and their results from ``quality`` outcomes.
 
 Checks are partitioned like the assets, so a run of one partition (the nightly schedule,
 the new-user history, a materialisation from the UI) shows its result on that partition.
@@ -7,23 +7,19 @@ the failing partitions listed in the metadata.
 """
 
 import warnings
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Mapping
 
 import dagster as dg
 
 from hr_assets import quality
 from hr_assets.alerts import AlertResource
+from hr_assets.defs.heart_rate.partitions import user_day_partitions
 from hr_assets.ingest import Inspector, PartitionOutcome
-from hr_assets.partitions import complete_days, user_day_partitions
 from hr_assets.quality import CheckOutcome, DayStats
-from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
 from hr_assets.transform import ParsedIntraday, ParsedSummary
-from hr_assets.warehouse.db import connection
+from hr_assets.user_day import UserDay
 from hr_assets.warehouse.loads import covered_seconds
-from hr_assets.warehouse.status import partition_loads
-from hr_assets.warehouse.users import list_users
 
 INTRADAY = "activities_heart_intraday"
 SUMMARY = "activities_heart_summary"
@@ -33,7 +29,6 @@ PLAUSIBILITY_CHECK = "plausibility"
 COVERAGE_CHECK = "coverage"
 QUARANTINE_CHECK = "quarantine"
 CONSISTENCY_CHECK = "consistency"
-LATEST_DAY_LOADED_CHECK = "latest_day_loaded"
 # Partitions listed by name in a range run's failing check.
 MAX_LISTED_PARTITIONS = 20
 
@@ -91,7 +86,7 @@ def intraday_inspector() -> Inspector:
     return inspect
 
 
-def summary_inspector(intraday_stats: Mapping[tuple[str, date], DayStats]) -> Inspector:
+def summary_inspector(intraday_stats: Mapping[UserDay, DayStats]) -> Inspector:
     """Summary checks; the consistency check compares with what each day's intraday load wrote.
 
     ``intraday_stats``: :func:`~hr_assets.warehouse.status.intraday_day_stats` of the run's
@@ -100,7 +95,7 @@ def summary_inspector(intraday_stats: Mapping[tuple[str, date], DayStats]) -> In
 
     def inspect(parsed: ParsedIntraday | ParsedSummary) -> dict[str, CheckOutcome]:
         assert isinstance(parsed, ParsedSummary)
-        stats = intraday_stats.get((parsed.user_id, parsed.day))
+        stats = intraday_stats.get(UserDay(parsed.user_id, parsed.day))
         return {
             SCHEMA_CHECK: quality.summary_schema(parsed),
             CONSISTENCY_CHECK: quality.summary_consistency(parsed, stats),
@@ -155,7 +150,7 @@ def combine(asset: str, name: str, outcomes: list[tuple[str, CheckOutcome]]) -> 
 def check_results(asset: str, names: Iterable[str], outcomes: list[PartitionOutcome]) -> list[dg.AssetCheckResult]:
     results = []
     for name in names:
-        per_partition = [(f"{o.day.isoformat()}|{o.user_id}", o.checks[name]) for o in outcomes if name in o.checks]
+        per_partition = [(o.partition.key, o.checks[name]) for o in outcomes if name in o.checks]
         if per_partition:
             results.append(combine(asset, name, per_partition))
     return results
@@ -173,67 +168,3 @@ def alert_on_failures(alerts: AlertResource, results: list[dg.AssetCheckResult],
                 asset=asset,
                 run_id=run_id,
             )
-
-
-def late_partitions(warehouse: WarehouseResource, now: datetime, threshold: float) -> tuple[list[str], list[str], int]:
-    """(missing, incomplete, active users) for each active user's most recent complete local day."""
-    with connection(warehouse.url) as conn:
-        users = list_users(conn)
-        latest = [(u, complete_days(u.timezone, 1, now)[0]) for u in users]
-        # A user whose start date is still ahead has no day to be late with.
-        expected = [(u.id, day) for u, day in latest if day >= u.start_date]
-        loads = partition_loads(conn, "intraday", expected)
-    missing, incomplete = [], []
-    for user_id, day in expected:
-        key = f"{day.isoformat()}|{user_id}"
-        load = loads.get((user_id, day))
-        if load is None:
-            missing.append(key)
-        elif load.coverage is not None and load.coverage < threshold:
-            incomplete.append(key)
-    return missing, incomplete, len(users)
-
-
-def _latest_day_loaded(now: Callable[[], datetime]) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=INTRADAY,
-        name=LATEST_DAY_LOADED_CHECK,
-        description="For every active user, the most recent complete local day is loaded and covers at least "
-        "HR_COVERAGE_WARN_THRESHOLD of the day. Runs on hr_freshness_schedule after the nightly load.",
-    )
-    def latest_day_loaded(warehouse: WarehouseResource, alerts: AlertResource) -> dg.AssetCheckResult:
-        missing, incomplete, active = late_partitions(warehouse, now(), get_settings().coverage_warn_threshold)
-        passed = not missing and not incomplete
-        description = (
-            f"all {active} active users are up to date"
-            if passed
-            else f"{len(missing)} missing and {len(incomplete)} incomplete of {active} active users' latest day"
-        )
-        if not passed:
-            alerts.send(
-                "freshness",
-                f"hr-pipeline: {description}: {', '.join(missing + incomplete)}",
-                severity="error" if missing else "warn",
-                missing=missing,
-                incomplete=incomplete,
-            )
-        return dg.AssetCheckResult(
-            passed=passed,
-            severity=dg.AssetCheckSeverity.ERROR if missing else dg.AssetCheckSeverity.WARN,
-            description=description,
-            metadata={
-                "active_users": active,
-                "missing": dg.MetadataValue.json(missing),
-                "incomplete": dg.MetadataValue.json(incomplete),
-                "late_users": ", ".join(sorted({k.split("|")[1] for k in missing + incomplete})),
-            },
-        )
-
-    return latest_day_loaded
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-latest_day_loaded_check = _latest_day_loaded(_utc_now)
