@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 from hr_assets.ingest import changed_windows, ingest
 from hr_assets.settings import PROJECT_ROOT
 from hr_assets.sources import SOURCES
+from hr_assets.user_day import UserDay
 from hr_assets.warehouse.aggregates import LEVELS, refresh
-from hr_assets.warehouse.db import connect, detect_mode
+from hr_assets.warehouse.db import Warehouse, connect
 from hr_assets.warehouse.users import NewUser, add_user, users_by_id
 
 if TYPE_CHECKING:
@@ -64,20 +65,20 @@ def load_simulated(db_url: str, users: list[SimulatedUser], days: list[date]) ->
             add_user(
                 conn,
                 NewUser(user.id, user.timezone, days[0], seed=user.seed, source_config=config),
-                known_sources=set(SOURCES),
+                known_sources=SOURCES.kinds,
             )
         conn.commit()
         registry = users_by_id(conn, [user.id for user in users])
-        mode = detect_mode(conn)
-    partitions = sorted((user.id, day) for user in users for day in days)
+    warehouse = Warehouse(db_url)
+    partitions = sorted(UserDay(user.id, day) for user in users for day in days)
     rows = 0
     for payload in ("intraday", "summary"):
-        report = ingest(db_url, registry, partitions, payload)
+        report = ingest(warehouse, SOURCES, registry, partitions, payload)
         if report.failures:
             raise RuntimeError(f"{payload} load failed: {report.failures[0].error}")
         rows += report.total("rows_written") if payload == "intraday" else 0
     for level in LEVELS.values():
-        refresh(db_url, mode, level, changed_windows(registry, partitions))
+        refresh(warehouse, level, changed_windows(registry, partitions))
     return rows
 
 
