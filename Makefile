@@ -13,7 +13,14 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # the image) every process would otherwise compile Dagster's ~1,000 modules again, ~1 s each start.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: run test stop install lint bench-ingest bench-api clean
+.PHONY: run test stop install lint bench-ingest bench-api bench-web web web-test clean
+
+# The dashboard (web/): built into web/dist, which the API serves under /app/.
+WEB_TOOLCHAIN := web/toolchain.sh
+WEB_INSTALLED := web/node_modules/.installed
+WEB_BUILT := web/dist/.built
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/package.json \
+	web/package-lock.json web/vite.config.ts $(wildcard web/tsconfig*.json)
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -25,13 +32,33 @@ $(VENV)/.synced: pyproject.toml uv.lock Makefile | $(UV)
 
 install: $(VENV)/.synced
 
+$(WEB_INSTALLED): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+# Rebuilt only when a source changed (vite empties dist/, so the stamp is written after it).
+$(WEB_BUILT): $(WEB_INSTALLED) $(WEB_SOURCES)
+	cd web && npm run build
+	@touch $@
+
+# Builds the dashboard if Node.js can; without it says so and carries on (the API runs without it).
+web:
+	@if problem=$$($(WEB_TOOLCHAIN) node); then $(MAKE) --no-print-directory $(WEB_BUILT); \
+	else echo "*** dashboard not built: $$problem; the API runs without it (/app/ answers 404)"; fi
+
+# The dashboard's unit tests (Vitest), and Chromium for its browser tests (pytest -m browser).
+web-test:
+	@$(WEB_TOOLCHAIN) chromium >/dev/null || echo "*** browser tests will be skipped: $$($(WEB_TOOLCHAIN) chromium 2>/dev/null)"
+	@if problem=$$($(WEB_TOOLCHAIN) node); then $(MAKE) --no-print-directory $(WEB_BUILT) && cd web && npm test; \
+	else echo "*** SKIPPED the dashboard's unit tests and build (the browser tests skip too): $$problem"; fi
+
 # The API runs without keys here (loopback only) unless HR_API_AUTH says otherwise.
-run: install
+run: install web
 	$(HR) setup
 	$(HR) backfill --last-days 7
 	HR_API_AUTH=$${HR_API_AUTH:-off} $(HR) serve
 
-test: install
+test: install web-test
 	@bash monitoring/install-tools.sh
 	$(VENV)/bin/python -m pytest
 
@@ -49,5 +76,8 @@ bench-ingest: install
 bench-api: install
 	$(VENV)/bin/python bench/api.py $(ARGS)
 
+bench-web: install web
+	$(VENV)/bin/python bench/web.py $(ARGS)
+
 clean: stop
-	rm -rf .hr $(VENV)
+	rm -rf .hr $(VENV) web/dist web/node_modules

@@ -11,6 +11,7 @@ import platform
 import resource
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,7 +19,8 @@ import psycopg
 from psycopg import sql
 
 from hr_assets import localdb
-from hr_assets.warehouse.db import Mode
+from hr_assets.warehouse.db import Mode, connect, detect_mode
+from hr_assets.warehouse.migrations import migrate
 
 
 def log(message: str) -> None:
@@ -60,6 +62,28 @@ def server(explicit_url: str | None, scratch: Path) -> Iterator[tuple[str, str]]
         yield local.url(), "throwaway embedded server"
     finally:
         localdb.stop(root)
+
+
+@dataclass(frozen=True)
+class BenchDatabase:
+    url: str
+    where: str  # which server
+    mode: Mode
+    machine: str
+
+
+@contextlib.contextmanager
+def migrated_database(explicit_url: str | None, scratch: Path, name: str) -> Iterator[BenchDatabase]:
+    """A new, migrated database ``name`` on --database-url's server or a throwaway one; dropped after."""
+    with server(explicit_url, scratch) as (admin_url, where):
+        url = recreate_database(admin_url, name)
+        try:
+            migrate(url)
+            with connect(url) as conn:
+                mode = detect_mode(conn)
+                yield BenchDatabase(url, where, mode, machine(conn, mode))
+        finally:
+            drop_database(admin_url, name)
 
 
 def machine(conn: psycopg.Connection, mode: Mode) -> str:
