@@ -1,0 +1,212 @@
+"""The query API under hostile input and faults: a loaded warehouse, keys and a live API, as a pytest plugin
+(``pytest_plugins`` in the modules that use it).
+
+The warehouse is loaded once per test session the way the pipeline loads it: users named as in the
+API's documented examples (``user1``, ``user2``, ...) in four time zones, the days around the
+documented example date 2025-06-01, and one retired user whose data is kept. The API runs in uvicorn
+on 127.0.0.1 in a thread of the test process, so its log records (uvicorn's, the app's, the pool's)
+are captured as the server writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+
+from hr_api.main import create_app
+from hr_assets import localdb
+from hr_assets.settings import HrSettings
+from hr_assets.warehouse.api_keys import create_key, revoke_key
+from hr_assets.warehouse.users import NewUser, retire_user
+from hr_assets_tests.conftest import TEMPLATE, create_database, drop_database
+from hr_assets_tests.warehouse_data import load_simulated
+
+# user id -> time zone; "user1,user2" and 2025-06-01 are the API's documented examples.
+ZONES = {
+    "user1": "Europe/Berlin",
+    "user2": "America/New_York",
+    "user3": "Asia/Kolkata",
+    "user4": "Asia/Kathmandu",
+    "retired1": "Europe/Berlin",
+}
+RETIRED = "retired1"
+DAYS = [date(2025, 5, 31), date(2025, 6, 1), date(2025, 6, 2)]
+# A UTC window in which every user has readings.
+WINDOW = {"start_date": "2025-06-01T06:00:00Z", "end_date": "2025-06-01T09:00:00Z"}
+# The loggers whose records are captured: the server, the app, the warehouse boundary, the driver and its pool.
+CAPTURED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "hr_api", "hr_assets", "psycopg", "psycopg.pool")
+# How long a live server may take to start or stop.
+SERVER_SECONDS = 30.0
+
+
+# Words of the driver, the database server or Python, and places in the code: none may reach a client.
+INTERNALS = (
+    "Traceback",
+    'File "',
+    "psycopg",
+    "SQLSTATE",
+    "syntax error",
+    "site-packages",
+    ".py",
+    "sql/queries",
+    "postgresql://",
+    "SELECT ",
+    "ERROR:",
+    "LINE 1",
+    "Internal Server Error",
+    "Exception",
+)
+# What the tests of this kind did, by name, printed at the end of the run (the README quotes them).
+FIGURES: Counter[str] = Counter()
+
+
+def internals_in(body: str, sent: Iterable[str] = ()) -> list[str]:
+    """The INTERNALS words in ``body`` once the values the client sent (echoed in error messages) are taken out."""
+    for value in sorted({v for text in sent for v in _echoes(text)}, key=len, reverse=True):
+        body = body.replace(value, "")
+    return [word for word in INTERNALS if word.lower() in body.lower()]
+
+
+def _echoes(value: str) -> set[str]:
+    """How a sent value can come back in an error message: as sent, stripped, in a repr, JSON-escaped, and its
+    comma-separated parts."""
+    forms = {value, value.strip(), *(part.strip() for part in value.split(","))}
+    forms |= {repr(form) for form in forms} | {json.dumps(repr(form))[1:-1] for form in forms}
+    return {form for form in forms if form}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.write_sep("-", "the query API under hostile input and faults")
+        for name, count in sorted(FIGURES.items()):
+            terminalreporter.write_line(f"{name}: {count:,}")
+
+
+@pytest.fixture(scope="session")
+def api_warehouse(pg_server: localdb.LocalServer, template_url: str) -> Iterator[str]:
+    """The URL of a warehouse loaded with ZONES' users over DAYS; RETIRED retired after loading. Read only."""
+    name = f"hr_api_reliability_{os.getpid()}"
+    url = create_database(pg_server, name, template=TEMPLATE)
+    users = [NewUser(uid, tz, DAYS[0], seed=n + 41) for n, (uid, tz) in enumerate(ZONES.items())]
+    load_simulated(url, users, DAYS)
+    with psycopg.connect(url, autocommit=True) as conn:
+        retire_user(conn, RETIRED)
+    yield url
+    drop_database(pg_server, name)
+
+
+@dataclass
+class Keys:
+    """Keys by what they may read: a user id, "pair" (user1 and user2), "all", "metrics", "revoked"."""
+
+    secrets: dict[str, str]
+
+    def __getitem__(self, name: str) -> str:
+        return self.secrets[name]
+
+
+def make_keys(url: str) -> Keys:
+    """A key for each user, one for user1 and user2, --all, --metrics, and a revoked key for user1."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        registered = set(ZONES)
+        secrets = {uid: create_key(conn, name=f"{uid} only", user_ids=[uid], registered=registered)[1] for uid in ZONES}
+        secrets["pair"] = create_key(conn, name="pair", user_ids=["user1", "user2"], registered=registered)[1]
+        secrets["all"] = create_key(conn, name="all", user_ids=[], all_users=True, registered=registered)[1]
+        secrets["metrics"] = create_key(conn, name="metrics", user_ids=[], metrics=True, registered=registered)[1]
+        revoked, secrets["revoked"] = create_key(conn, name="revoked", user_ids=["user1"], registered=registered)
+        revoke_key(conn, revoked.id)
+    return Keys(secrets)
+
+
+class LogCapture(logging.Handler):
+    """Every record of CAPTURED_LOGGERS, formatted as a log file would hold it (with tracebacks)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self._records: list[tuple[logging.LogRecord, str]] = []
+        self._lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record)
+        with self._lock:
+            self._records.append((record, text))
+
+    @property
+    def text(self) -> str:
+        with self._lock:
+            return "\n".join(text for _, text in self._records)
+
+    def requests(self) -> list[tuple[str, str, int]]:
+        """(method, path, status) of every request the server answered, from its access log."""
+        with self._lock:
+            access = [record.args for record, _ in self._records if record.name == "uvicorn.access"]
+        # uvicorn's access record: (client address, method, path with query, HTTP version, status)
+        return [
+            (str(args[1]), str(args[2]).partition("?")[0], int(args[4])) for args in access if isinstance(args, tuple)
+        ]
+
+
+@dataclass
+class LiveApi:
+    """A running API: its base URL, the log it has written, and a client."""
+
+    url: str
+    log: LogCapture
+    client: httpx.Client = field(repr=False)
+
+    def get(self, path: str, key: str | None = None, **params: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return self.client.get(path, params=params, headers=headers)
+
+
+def api_settings(tmp_path: Path, **overrides: Any) -> HrSettings:
+    values: dict[str, Any] = {"api_auth": "off", "api_web_dir": tmp_path / "no-dashboard", **overrides}
+    return HrSettings(**values)
+
+
+@contextmanager
+def running_api(settings: HrSettings, database_url: str) -> Iterator[LiveApi]:
+    """The API for ``settings`` in uvicorn on 127.0.0.1 (a free port) for the block, its log captured."""
+    capture = LogCapture()
+    loggers = [logging.getLogger(name) for name in CAPTURED_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(capture)
+        logger.setLevel(logging.DEBUG)
+    port = localdb.free_port()
+    app = create_app(settings, database_url=database_url)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=True, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + SERVER_SECONDS
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, f"the API did not start:\n{capture.text}"
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, timeout=SERVER_SECONDS) as client:
+            yield LiveApi(url, capture, client)
+    finally:
+        server.should_exit = True
+        thread.join(SERVER_SECONDS)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(capture)
+            logger.setLevel(level)
