@@ -26,7 +26,10 @@ def parse_instant(value: str, parameter: str) -> datetime:
         raise invalid(
             parameter, f"{value!r} is not a date (2025-06-01) or an ISO 8601 date-time (2025-06-01T10:00:00Z)"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise invalid(parameter, f"{value!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def parse_range(start_date: str, end_date: str) -> tuple[datetime, datetime]:
