@@ -94,6 +94,8 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
         description="Heart rate per user from a year down to the second. Every endpoint but /health needs "
         "`Authorization: Bearer <key>` unless the server runs with HR_API_AUTH=off (loopback only).",
         lifespan=lifespan,
+        # /users/ is a user without an id (404), not a redirect to the list of users.
+        redirect_slashes=False,
     )
     for router in (meta.router, users.router, timeseries.router, summary.router, metrics.router):
         app.include_router(router)

@@ -26,3 +26,9 @@ def test_an_instant_outside_the_years_1_to_9999_in_utc_is_422(open_api: LiveApi,
     response = open_api.get("/timeseries", **params)
     assert response.status_code == 422, response.text
     assert response.json()["detail"] == f"{parameter}: {value!r} is outside the years 1 to 9999 in UTC"
+
+
+@pytest.mark.parametrize("path", ["/users/", "/timeseries/", "/summary/"])
+def test_a_trailing_slash_is_not_redirected_to_another_endpoint(open_api: LiveApi, path: str) -> None:
+    response = open_api.client.get(path, follow_redirects=False)
+    assert response.status_code == 404 and response.json() == {"detail": "Not Found"}
