@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -99,6 +101,8 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
     )
     for router in (meta.router, users.router, timeseries.router, summary.router, metrics.router):
         app.include_router(router)
+    if settings.api_auth == "off":
+        app.openapi = partial(_openapi_without_keys, app)  # type: ignore[method-assign]
 
     @app.exception_handler(RequestValidationError)
     async def invalid_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -125,6 +129,18 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
         )
     app.add_middleware(MetricsMiddleware, metrics=lambda: app.state.hr.metrics)
     return app
+
+
+def _openapi_without_keys(app: FastAPI) -> dict[str, Any]:
+    """The schema of a server without keys: no bearer scheme and no 401 (clients, /docs and fuzzers believe it)."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        schema.get("components", {}).pop("securitySchemes", None)
+        for operation in (op for path in schema["paths"].values() for op in path.values()):
+            operation.pop("security", None)
+            operation["responses"].pop("401", None)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def _mount_dashboard(app: FastAPI, web_dir: Path) -> None:

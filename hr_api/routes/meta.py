@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from hr_api import __version__
 from hr_api.deps import Caller, State
-from hr_api.models import ErrorResponse, Health, ServiceInfo
+from hr_api.models import Health, ServiceInfo
+from hr_api.responses import KEYED
 from hr_assets.warehouse.db import WarehouseError, schema_state
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ ENDPOINTS = {
 }
 
 
-@router.get("/", response_model=ServiceInfo, summary="Service information")
+@router.get("/", response_model=ServiceInfo, responses=KEYED, summary="Service information")
 def service_info(caller: Caller) -> ServiceInfo:
     return ServiceInfo(
         message="hr-pipeline heart-rate API",
@@ -69,8 +69,3 @@ def health(state: State) -> JSONResponse:
     version, mode = schema
     body = Health(status="healthy", database_connected=True, version=__version__, mode=mode, schema_version=version)
     return JSONResponse(body.model_dump(mode="json"))
-
-
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "No such user (or not one this key may read)."}
-}

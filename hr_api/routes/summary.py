@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 from hr_api.deps import Caller, State, require_readable
 from hr_api.models import Summary, SummaryDay, Zone
 from hr_api.params import invalid, parse_day, parse_user_id
-from hr_api.routes.timeseries import ERRORS
+from hr_api.responses import SERIES
+from hr_api.routes.timeseries import UserId
 from hr_assets.warehouse import readings
 
 router = APIRouter()
@@ -36,13 +37,16 @@ def _calories(zones: list[Zone]) -> float | None:
     return round(sum(values), 2) if values else None
 
 
-@router.get("/summary", response_model=Summary, responses=ERRORS, summary="One user's days: rest, zones, coverage")
+@router.get("/summary", response_model=Summary, responses=SERIES, summary="One user's days: rest, zones, coverage")
 def summary(
     caller: Caller,
     state: State,
-    user_id: Annotated[str, Query(description="The user.")],
-    start_date: Annotated[str, Query(description="First local date (YYYY-MM-DD; a date-time is cut to its date).")],
-    end_date: Annotated[str, Query(description="Last local date, inclusive.")],
+    user_id: UserId,
+    start_date: Annotated[
+        str,
+        Query(description="First local date (YYYY-MM-DD; a date-time is cut to its date).", examples=["2025-06-01"]),
+    ],
+    end_date: Annotated[str, Query(description="Last local date, inclusive.", examples=["2025-06-07"])],
 ) -> Summary:
     parse_user_id(user_id)
     first, last = parse_day(start_date, "start_date"), parse_day(end_date, "end_date")

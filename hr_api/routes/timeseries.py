@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query, Response
 
 from hr_api.deps import Caller, State, require_readable
-from hr_api.models import ErrorResponse, MultiUserTimeseries, Timeseries
+from hr_api.models import MultiUserTimeseries, Timeseries
 from hr_api.params import DEFAULT_MAX_POINTS, MAX_POINTS_LIMIT, invalid, parse_range, parse_user_id, parse_user_ids
 from hr_api.resolution import Plan, TooManyPoints, plan
-from hr_api.routes.meta import NOT_FOUND
+from hr_api.responses import SERIES
 from hr_assets.warehouse import readings
 from hr_assets.warehouse.readings import LEVELS, Resolution, UserPoints
 
@@ -24,7 +24,14 @@ StartDate = Annotated[
         examples=["2025-06-01", "2025-06-01T08:00:00Z", "2025-06-01T10:00:00+02:00"],
     ),
 ]
-EndDate = Annotated[str, Query(description="End of the range (exclusive), in the same forms; after start_date.")]
+EndDate = Annotated[
+    str,
+    Query(
+        description="End of the range (exclusive), in the same forms; after start_date.",
+        examples=["2025-06-02", "2025-06-01T18:00:00Z", "2025-06-01T12:00:00+02:00"],
+    ),
+]
+UserId = Annotated[str, Query(description="The user.", examples=["user1"])]
 Interval = Annotated[
     Resolution | None,
     Query(description="1s (raw readings), 1m, 1h or 1d (the user's local days). Unset: the finest that fits."),
@@ -33,10 +40,6 @@ MaxPoints = Annotated[
     int,
     Query(ge=1, le=MAX_POINTS_LIMIT, description="Most points to return (all users together)."),
 ]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    **NOT_FOUND,
-    422: {"model": ErrorResponse, "description": "A parameter is invalid, or the range holds too many points."},
-}
 
 
 def _series(
@@ -81,13 +84,13 @@ def _json(body: bytes) -> Response:
     return Response(content=body, media_type="application/json")
 
 
-@router.get("/timeseries", response_model=Timeseries, responses=ERRORS, summary="One user's heart rate in a range")
+@router.get("/timeseries", response_model=Timeseries, responses=SERIES, summary="One user's heart rate in a range")
 def timeseries(
     caller: Caller,
     state: State,
     start_date: StartDate,
     end_date: EndDate,
-    user_id: Annotated[str, Query(description="The user.")],
+    user_id: UserId,
     interval: Interval = None,
     max_points: MaxPoints = DEFAULT_MAX_POINTS,
 ) -> Response:
@@ -101,7 +104,7 @@ def timeseries(
 @router.get(
     "/multi-user/timeseries",
     response_model=MultiUserTimeseries,
-    responses=ERRORS,
+    responses=SERIES,
     summary="Several users' heart rate in a range, at one resolution",
 )
 def multi_user_timeseries(

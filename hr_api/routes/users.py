@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from hr_api.deps import Caller, State, not_found
 from hr_api.models import UserDetail, UserList
 from hr_api.params import parse_user_id
-from hr_api.routes.meta import NOT_FOUND
+from hr_api.responses import INVALID, KEYED, NOT_FOUND
 from hr_assets.warehouse.readings import reading_days, user_extents
 from hr_assets.warehouse.users import UserError, get_user, list_users
 
 router = APIRouter()
 
 
-@router.get("/users", response_model=UserList, summary="Registered users (retired ones included)")
+@router.get("/users", response_model=UserList, responses=KEYED, summary="Registered users (retired ones included)")
 def users(caller: Caller, state: State) -> UserList:
     with state.pool.connection() as conn:
         registered = list_users(conn, include_retired=True)
@@ -26,8 +28,12 @@ def users(caller: Caller, state: State) -> UserList:
     )
 
 
-@router.get("/users/{user_id}", response_model=UserDetail, responses=NOT_FOUND, summary="One user")
-def user(user_id: str, caller: Caller, state: State) -> UserDetail:
+@router.get(
+    "/users/{user_id}", response_model=UserDetail, responses={**KEYED, **NOT_FOUND, **INVALID}, summary="One user"
+)
+def user(
+    user_id: Annotated[str, Path(description="The user.", examples=["user1"])], caller: Caller, state: State
+) -> UserDetail:
     parse_user_id(user_id)
     if not caller.may_read(user_id):
         raise not_found(user_id)
