@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -54,7 +55,8 @@ CAPTURED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "hr_api", "hr_
 SERVER_SECONDS = 30.0
 
 
-# Words of the driver, the database server or Python, and places in the code: none may reach a client.
+# Words of the driver, the database server or Python (as they write them), and places in the code: none may
+# reach a client.
 INTERNALS = (
     "Traceback",
     'File "',
@@ -79,7 +81,7 @@ def internals_in(body: str, sent: Iterable[str] = ()) -> list[str]:
     """The INTERNALS words in ``body`` once the values the client sent (echoed in error messages) are taken out."""
     for value in sorted({v for text in sent for v in _echoes(text)}, key=len, reverse=True):
         body = body.replace(value, "")
-    return [word for word in INTERNALS if word.lower() in body.lower()]
+    return [word for word in INTERNALS if word in body]
 
 
 def _echoes(value: str) -> set[str]:
@@ -108,6 +110,79 @@ def api_warehouse(pg_server: localdb.LocalServer, template_url: str) -> Iterator
         retire_user(conn, RETIRED)
     yield url
     drop_database(pg_server, name)
+
+
+@dataclass(frozen=True)
+class ServerLogRecord:
+    """One message of PostgreSQL's log: the database and application it came from, its level and text."""
+
+    pid: int
+    database: str
+    application: str
+    level: str  # LOG, DETAIL, ERROR, STATEMENT, ...
+    text: str
+
+
+# log_line_prefix of the logged server, and a message's first line under it (continuation lines start with a tab).
+LOG_LINE_PREFIX = "%m [%p] db=%d app=%a "
+_RECORD_START = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ \[(?P<pid>\d+)\] db=(?P<db>\S*) app=(?P<app>\S*) "
+    r"(?P<level>[A-Z]+):  (?P<text>.*)$"
+)
+
+
+@dataclass(frozen=True)
+class LoggedServer:
+    """A PostgreSQL server of its own whose database ``hr`` logs every statement with its parameters."""
+
+    server: localdb.LocalServer
+    url: str
+
+    @property
+    def log_file(self) -> Path:
+        return self.server.root / "server.log"
+
+    def mark(self) -> int:
+        """Where the log ends now: :meth:`records` after it are what happened since."""
+        return self.log_file.stat().st_size
+
+    def records(self, since: int) -> list[ServerLogRecord]:
+        with self.log_file.open("rb") as handle:
+            handle.seek(since)
+            text = handle.read().decode("utf-8", errors="replace")
+        records: list[ServerLogRecord] = []
+        for line in text.splitlines():
+            start = _RECORD_START.match(line)
+            if start:
+                records.append(
+                    ServerLogRecord(int(start["pid"]), start["db"], start["app"], start["level"], start["text"])
+                )
+            elif records and line.startswith("\t"):
+                last = records[-1]
+                records[-1] = ServerLogRecord(
+                    last.pid, last.database, last.application, last.level, f"{last.text}\n{line[1:]}"
+                )
+        return records
+
+
+@pytest.fixture(scope="session")
+def logged_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedServer]:
+    """A server started for these tests, its database ``hr`` loaded (user1, user2; one day), then logging every
+    statement (log_statement = 'all') with its bound parameters in full (log_parameter_max_length = -1)."""
+    root = tmp_path_factory.mktemp("logged-postgres")
+    server = localdb.ensure_running(root)
+    try:
+        url = localdb.ensure_database(server, "hr")
+        users = [NewUser(uid, ZONES[uid], DAYS[1], seed=n + 41) for n, uid in enumerate(("user1", "user2"))]
+        load_simulated(url, users, DAYS[1:2])
+        with psycopg.connect(server.url(), autocommit=True) as conn:
+            conn.execute(f"ALTER SYSTEM SET log_line_prefix = '{LOG_LINE_PREFIX}'")
+            conn.execute("ALTER SYSTEM SET log_parameter_max_length = -1")
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute("ALTER DATABASE hr SET log_statement = 'all'")
+        yield LoggedServer(server, url)
+    finally:
+        localdb.stop(root)
 
 
 @dataclass
