@@ -315,3 +315,26 @@ def _import_roster(path: Path) -> tuple[list[Typed], list[Typed]]:
     assert result.exit_code == 1, result.output  # some rows were refused
     assert f"registered {len(kept)} user(s); {len(refused)} row(s) refused" in result.output, result.output
     return kept, refused
+
+
+def test_a_user_id_with_a_trailing_newline_is_refused(logged_server: LoggedServer, cli_env: Path) -> None:
+    # A regex ending in $ also matches before a final newline.
+    result = _hr("users", "add", "alice\n", "--timezone", "UTC", "--seed", "1")
+    assert result.exit_code != 0 and "invalid user id 'alice\\n'" in result.output, result.output
+    with psycopg.connect(logged_server.url, autocommit=True) as conn:
+        assert conn.execute("SELECT id FROM users WHERE id LIKE 'alice%'").fetchall() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/users/user1%0A", {}),
+        ("/summary", {"user_id": "user1\n", "start_date": "2025-06-01", "end_date": "2025-06-02"}),
+    ],
+)
+def test_the_api_refuses_a_user_id_with_a_trailing_newline(
+    logged_server: LoggedServer, tmp_path: Path, path: str, params: dict[str, str]
+) -> None:
+    with running_api(api_settings(tmp_path), logged_server.url) as live:
+        response = live.client.get(path, params=params)
+    assert response.status_code == 422 and response.json()["detail"].startswith("user_id: 'user1\\n'"), response.text

@@ -15,7 +15,8 @@ from hr_assets.sources.base import UserProfile
 from hr_assets.transform import zone
 from hr_assets.warehouse.db import query
 
-USER_ID_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
+# \Z, not $: a $ also matches before a final newline.
+USER_ID_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
 
 
 class UserError(ValueError):
