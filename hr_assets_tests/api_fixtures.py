@@ -250,6 +250,11 @@ class LiveApi:
         return self.client.get(path, params=params, headers=headers)
 
 
+def api_schema(auth: str) -> dict[str, Any]:
+    """The OpenAPI schema a server with HR_API_AUTH=``auth`` publishes (no database needed)."""
+    return create_app(HrSettings(api_auth=auth, api_web_dir=Path("/nonexistent"))).openapi()
+
+
 def api_settings(tmp_path: Path, **overrides: Any) -> HrSettings:
     values: dict[str, Any] = {"api_auth": "off", "api_web_dir": tmp_path / "no-dashboard", **overrides}
     return HrSettings(**values)

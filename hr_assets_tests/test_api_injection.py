@@ -40,11 +40,11 @@ from hr_assets_tests.api_fixtures import (
     LiveApi,
     LoggedServer,
     ServerLogRecord,
+    api_schema,
     api_settings,
     internals_in,
     running_api,
 )
-from hr_assets_tests.test_api_fuzz import KEYS_SCHEMA
 
 pytest_plugins = ["hr_assets_tests.api_fixtures"]
 
@@ -156,7 +156,7 @@ def logged_api(logged_server: LoggedServer, tmp_path: Path) -> Iterator[tuple[Li
 def _api_attempts() -> list[tuple[str, dict[str, str], str, str]]:
     """(path, query, the injected parameter, its tag) for every parameter of every operation, every injection."""
     attempts = []
-    for path, methods in KEYS_SCHEMA.raw_schema["paths"].items():
+    for path, methods in api_schema("keys")["paths"].items():
         parameters = methods["get"].get("parameters", [])
         for parameter in parameters:
             name = parameter["name"]
