@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from hr_assets_tests.api_fixtures import (
+from hr_assets_tests.api_helpers import (
     FIGURES,
     RETIRED,
     WINDOW,

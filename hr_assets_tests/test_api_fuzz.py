@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from hr_assets_tests.api_fixtures import (
+from hr_assets_tests.api_helpers import (
     DAYS,
     FIGURES,
     WINDOW,
@@ -180,7 +180,8 @@ def test_the_fuzzed_schema_is_the_one_the_server_publishes(
 
 @pytest.mark.parametrize(("auth", "fixture"), [("off", "open_api"), ("keys", "keyed_api")])
 def test_the_fuzzing_reached_every_answer(auth: str, fixture: str, request: pytest.FixtureRequest) -> None:
-    """Run after the fuzzing above: it got past the parameters to data, to unknown users and to refusals."""
+    """The fuzzing above (run it too: this reads its requests) got past the parameters to data, unknown users
+    and refusals."""
     live: LiveApi = request.getfixturevalue(fixture)
     answered = live.log.requests()
     statuses = Counter((path, status) for _, path, status in answered)

@@ -35,7 +35,7 @@ from hr_assets.warehouse.aggregates import LEVELS as AGGREGATE_LEVELS
 from hr_assets.warehouse.aggregates import RAW
 from hr_assets.warehouse.api_keys import create_key
 from hr_assets.warehouse.db import QUERY_DIR
-from hr_assets_tests.api_fixtures import (
+from hr_assets_tests.api_helpers import (
     FIGURES,
     LiveApi,
     LoggedServer,
