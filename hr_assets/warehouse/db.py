@@ -19,6 +19,7 @@ import psycopg
 import psycopg.errors
 import psycopg_pool
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from hr_assets.settings import SQL_DIR, get_settings
 
@@ -34,8 +35,21 @@ class Mode(enum.StrEnum):
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
     """A connection whose session time zone is UTC, so that SQL date/time functions mean UTC."""
-    conn = psycopg.connect(url, autocommit=autocommit, options="-c timezone=UTC")
+    conn = psycopg.connect(readable_url(url), autocommit=autocommit, options="-c timezone=UTC")
     return conn
+
+
+def readable_url(url: str) -> str:
+    """``url``, once the driver can read it; else :class:`WarehouseError` without the driver's message, which
+    quotes the part it could not read (often the password)."""
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise WarehouseError(
+            "the database URL cannot be read: percent-encode the special characters of its parts, the password's "
+            "above all (%20 for a space, %25 for %, %40 for @)"
+        ) from None
+    return url
 
 
 @contextmanager
@@ -183,7 +197,7 @@ class ConnectionPool:
         if read_only:
             options.append("-c default_transaction_read_only=on")
         self._pool = psycopg_pool.ConnectionPool(
-            url,
+            readable_url(url),
             min_size=1,
             max_size=max_size,
             open=False,
