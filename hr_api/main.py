@@ -27,6 +27,7 @@ from hr_api import __version__
 from hr_api.auth import KeyVerifier
 from hr_api.deps import ApiState
 from hr_api.metrics import ApiMetrics, MetricsMiddleware
+from hr_api.responses import LOOPBACK_ONLY
 from hr_api.routes import meta, metrics, summary, timeseries, users
 from hr_assets.settings import HrSettings, get_settings
 from hr_assets.warehouse.db import ConnectionPool, WarehouseError, WarehouseUnavailable
@@ -132,15 +133,23 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
 
 
 def _openapi_without_keys(app: FastAPI) -> dict[str, Any]:
-    """The schema of a server without keys: no bearer scheme and no 401 (clients, /docs and fuzzers believe it)."""
+    """The schema of a server without keys: no bearer scheme and no 401, but the 403 of a server that is not on
+    loopback (clients, /docs and fuzzers believe the schema)."""
     if app.openapi_schema is None:
         schema = FastAPI.openapi(app)
         schema.get("components", {}).pop("securitySchemes", None)
         for operation in (op for path in schema["paths"].values() for op in path.values()):
-            operation.pop("security", None)
-            operation["responses"].pop("401", None)
+            if operation.pop("security", None) is not None:
+                operation["responses"].pop("401", None)
+                operation["responses"].setdefault("403", _LOOPBACK_ONLY_SCHEMA)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+_LOOPBACK_ONLY_SCHEMA = {
+    "description": LOOPBACK_ONLY[403]["description"],
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+}
 
 
 def _mount_dashboard(app: FastAPI, web_dir: Path) -> None:

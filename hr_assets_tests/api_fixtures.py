@@ -60,3 +60,10 @@ def logged_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedSe
         yield LoggedServer(server, url)
     finally:
         localdb.stop(root)
+
+
+@pytest.fixture
+def short_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """How long a request, /health and a scrape wait for a connection that never comes: 0.3 s, not seconds."""
+    for constant in ("main.POOL_WAIT_SECONDS", "routes.meta.HEALTH_WAIT_SECONDS", "metrics.SCRAPE_WAIT_SECONDS"):
+        monkeypatch.setattr(f"hr_api.{constant}", 0.3)

@@ -134,12 +134,9 @@ def test_no_secret_in_responses_or_logs_when_the_database_fails(
     api_warehouse: str,
     oauth_settings: dict[str, Any],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    short_waits: None,
     failure: str,
 ) -> None:
-    # How long a request, /health and a scrape wait for a connection that never comes (seconds by default).
-    for constant in ("main.POOL_WAIT_SECONDS", "routes.meta.HEALTH_WAIT_SECONDS", "metrics.SCRAPE_WAIT_SECONDS"):
-        monkeypatch.setattr(f"hr_api.{constant}", 0.3)
     keys = make_keys(api_warehouse)
     password, port = (
         (pg_server.password, localdb.free_port()) if failure == "unreachable" else (WRONG_PASSWORD, pg_server.port)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hr_api.deps import Caller, State
-from hr_api.responses import KEYED
+from hr_api.responses import KEYED, METRICS_REFUSED
 
 router = APIRouter()
 
@@ -15,7 +15,11 @@ router = APIRouter()
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}, **KEYED},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."},
+        **KEYED,
+        **METRICS_REFUSED,
+    },
 )
 def metrics(caller: Caller, state: State) -> Response:
     if not caller.metrics:

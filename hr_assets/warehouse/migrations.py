@@ -73,8 +73,9 @@ def latest_version(directory: Path = MIGRATIONS_DIR) -> int:
     return max(versions, default=0)
 
 
-def migrate(url: str, wanted_mode: str | None = None) -> tuple[Mode, list[str]]:
-    """Apply pending migrations; return the mode and the names of those applied now.
+def migrate(url: str, wanted_mode: str | None = None, directory: Path = MIGRATIONS_DIR) -> tuple[Mode, list[str]]:
+    """Apply pending migrations of ``directory`` (the project's own by default); return the mode and the names of
+    those applied now.
 
     ``wanted_mode`` (default HR_WAREHOUSE_MODE) decides the mode of a database migrated for the
     first time; see :func:`hr_assets.warehouse.db.detect_mode`.
@@ -85,12 +86,12 @@ def migrate(url: str, wanted_mode: str | None = None) -> tuple[Mode, list[str]]:
     with connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         try:
-            return _migrate_locked(conn, wanted_mode)
+            return _migrate_locked(conn, wanted_mode, directory)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
 
 
-def _migrate_locked(conn: psycopg.Connection, wanted_mode: str | None) -> tuple[Mode, list[str]]:
+def _migrate_locked(conn: psycopg.Connection, wanted_mode: str | None, directory: Path) -> tuple[Mode, list[str]]:
     mode = detect_mode(conn, wanted_mode)
     conn.execute(
         """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -102,7 +103,7 @@ def _migrate_locked(conn: psycopg.Connection, wanted_mode: str | None) -> tuple[
     )
     applied = {v: c for v, c in conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()}
     done: list[str] = []
-    for migration in discover(mode):
+    for migration in discover(mode, directory):
         label = f"{migration.version:04d}_{migration.name}"
         if migration.version in applied:
             if applied[migration.version] != migration.checksum:
