@@ -93,17 +93,11 @@ def test_badly_named_migration_is_refused(tmp_path: Path) -> None:
         discover(Mode.POSTGRES, tmp_path)
 
 
-def test_failing_migration_names_the_file_and_applies_nothing(
-    empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from hr_assets.warehouse import migrations
-
+def test_failing_migration_names_the_file_and_applies_nothing(empty_db_url: str, tmp_path: Path) -> None:
     (tmp_path / "0001_good.sql").write_text("CREATE TABLE good (id int);")
     (tmp_path / "0002_bad.sql").write_text("CREATE TABLE half (id int); SELECT no_such_function();")
-    monkeypatch.setattr(migrations, "MIGRATIONS_DIR", tmp_path)
-    monkeypatch.setattr(migrations, "discover", lambda mode: discover(mode, tmp_path))
     with pytest.raises(MigrationError, match=r"0002_bad\.sql"):
-        migrate(empty_db_url)
+        migrate(empty_db_url, directory=tmp_path)
     with psycopg.connect(empty_db_url) as conn:
         assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
         assert conn.execute("SELECT to_regclass('half')").fetchone() == (None,)
