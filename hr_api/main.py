@@ -30,7 +30,7 @@ from hr_api.metrics import ApiMetrics, MetricsMiddleware
 from hr_api.responses import LOOPBACK_ONLY
 from hr_api.routes import meta, metrics, summary, timeseries, users
 from hr_assets.settings import HrSettings, get_settings
-from hr_assets.warehouse.db import ConnectionPool, WarehouseError, WarehouseUnavailable
+from hr_assets.warehouse.db import ConnectionPool, SchemaError, WarehouseError, WarehouseUnavailable
 
 log = logging.getLogger(__name__)
 # How long a request waits for a free connection before it is answered 503.
@@ -109,8 +109,11 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
     async def invalid_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
 
+    # A database whose schema is missing or behind (a first migration still running) is unavailable until it is
+    # migrated, as /health says.
+    @app.exception_handler(SchemaError)
     @app.exception_handler(WarehouseUnavailable)
-    async def unavailable(request: Request, exc: WarehouseUnavailable) -> JSONResponse:
+    async def unavailable(request: Request, exc: WarehouseError) -> JSONResponse:
         log.warning("%s %s: %s", request.method, request.url.path, exc)
         return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"})
 

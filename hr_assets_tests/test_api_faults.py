@@ -189,6 +189,30 @@ def test_a_migration_that_locks_what_the_api_reads_fails_no_request(small_wareho
 
 
 @pytest.mark.parametrize("auth", ["off", "keys"])
+def test_a_fresh_database_migrated_under_load_is_503_until_its_schema_exists_never_500(
+    empty_db_url: str, tmp_path: Path, auth: str
+) -> None:
+    with running_api(api_settings(tmp_path, api_auth=auth), empty_db_url) as live:
+        # With keys, a key that no schema knows yet: 503 while the schema is missing, then 401.
+        hammer = Hammer(live.url, headers={"Authorization": "Bearer hr_" + "k" * 43} if auth == "keys" else {})
+        hammer.start()
+        hammer.wait_for(30)
+        migrate(empty_db_url)
+        migrated = time.monotonic()
+        answers = hammer.stop()
+    assert not [(path, status, body) for _, _, path, status, body in answers if status >= 500 and status != 503]
+    unavailable = [body for _, _, path, status, body in answers if status == 503 and path != "/health"]
+    assert unavailable and set(unavailable) == {'{"detail":"database unavailable"}'}
+    after = {(path, status) for started, _, path, status, _ in answers if started > migrated}
+    expected_after = {
+        "off": {("/health", 200), ("/users", 200), ("/users/user1", 404), ("/timeseries", 404), ("/summary", 404)},
+        "keys": {("/health", 200), *((path, 401) for path, _ in DASHBOARD if path != "/health")},
+    }[auth]
+    assert expected_after <= after, after
+    assert not {a for a in after if a[1] == 503}, after
+
+
+@pytest.mark.parametrize("auth", ["off", "keys"])
 def test_while_the_database_cannot_be_reached_every_query_is_503(tmp_path: Path, short_waits: None, auth: str) -> None:
     url = f"postgresql://postgres:unused@127.0.0.1:{localdb.free_port()}/hr"
     metrics_key = "hr_metrics-key-of-the-tests"

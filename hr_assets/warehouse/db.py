@@ -167,6 +167,9 @@ def translated_errors() -> Iterator[None]:
         raise WarehouseUnavailable(f"no database connection available: {exc}") from exc
     except psycopg.errors.QueryCanceled as exc:
         raise WarehouseTimeout(f"statement timed out: {exc}") from exc
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+        # A database not (or not yet fully) migrated: `hr setup` (or a migration still running) fixes it.
+        raise SchemaError(f"the warehouse schema is missing or behind ({exc}): run `hr setup`") from exc
     except psycopg.Error as exc:
         if is_transient(exc):
             raise WarehouseUnavailable(f"{type(exc).__name__}: {exc}") from exc
