@@ -67,6 +67,12 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
+def _target(request: Request) -> str:
+    """The path and query a request asked for: what an operator needs to find the query that failed or timed out."""
+    query = request.url.query
+    return f"{request.url.path}?{query}" if query else request.url.path
+
+
 def create_app(settings: HrSettings | None = None, database_url: str | None = None) -> FastAPI:
     """The API for ``settings`` (default: the environment), reading ``database_url`` if given."""
     settings = settings or get_settings()
@@ -114,12 +120,12 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
     @app.exception_handler(SchemaError)
     @app.exception_handler(WarehouseUnavailable)
     async def unavailable(request: Request, exc: WarehouseError) -> JSONResponse:
-        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        log.warning("%s %s: %s", request.method, _target(request), exc)
         return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(WarehouseError)
     async def warehouse_error(request: Request, exc: WarehouseError) -> JSONResponse:
-        log.error("%s %s: %s", request.method, request.url.path, exc)
+        log.error("%s %s: %s", request.method, _target(request), exc)
         return JSONResponse({"detail": "the query failed; the server's log has the details"}, status_code=500)
 
     _mount_dashboard(app, settings.api_web_dir)
