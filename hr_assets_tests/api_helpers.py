@@ -207,6 +207,17 @@ def api_schema(auth: str) -> dict[str, Any]:
     return create_app(HrSettings(api_auth=auth, api_web_dir=Path("/nonexistent"))).openapi()
 
 
+def one_request_per_operation(auth: str = "keys") -> list[tuple[str, str, dict[str, str]]]:
+    """(path template, path, query) of a valid request for user1 (and user2) in WINDOW, per operation of the schema."""
+    valid = {"user_id": "user1", "user_ids": "user1,user2", **WINDOW}
+    requests = []
+    for template, methods in api_schema(auth)["paths"].items():
+        names = {p["name"] for p in methods["get"].get("parameters", []) if p["in"] == "query"}
+        path = template.replace("{user_id}", "user1")
+        requests.append((template, path, {name: value for name, value in valid.items() if name in names}))
+    return requests
+
+
 def api_settings(tmp_path: Path, **overrides: Any) -> HrSettings:
     values: dict[str, Any] = {"api_auth": "off", "api_web_dir": tmp_path / "no-dashboard", **overrides}
     return HrSettings(**values)

@@ -31,6 +31,7 @@ from hr_assets_tests.api_helpers import (
     api_schema,
     api_settings,
     make_keys,
+    one_request_per_operation,
     running_api,
 )
 
@@ -181,14 +182,6 @@ MALFORMED = [
 ]
 
 
-def _one_request_per_operation() -> list[tuple[str, dict[str, str]]]:
-    chosen: dict[str, tuple[str, dict[str, str]]] = {}
-    for path, query in REQUESTS:
-        template = "/users/{user_id}" if path.startswith("/users/") else path
-        chosen.setdefault(template, (path.replace("/users/user2", "/users/user1"), query))
-    return list(chosen.values())
-
-
 def test_revoked_keys_and_malformed_headers_are_401_everywhere(keyed: tuple[LiveApi, Keys]) -> None:
     live, keys = keyed
     valid = keys["user1"]
@@ -198,7 +191,7 @@ def test_revoked_keys_and_malformed_headers_are_401_everywhere(keyed: tuple[Live
     ]
     headers.append(f"Bearer {keys['revoked']}")
     tried = 0
-    for path, query in _one_request_per_operation():
+    for _, path, query in one_request_per_operation():
         for header in headers:
             response = live.client.get(path, params=query, headers={"Authorization": header} if header else {})
             tried += 1

@@ -37,6 +37,7 @@ from hr_assets_tests.api_helpers import (
     api_schema,
     api_settings,
     make_keys,
+    one_request_per_operation,
     running_api,
 )
 from hr_assets_tests.conftest import TEMPLATE, create_database, drop_database
@@ -220,7 +221,7 @@ def test_while_the_database_cannot_be_reached_every_query_is_503(tmp_path: Path,
     key = {"Authorization": f"Bearer hr_{'k' * 43}"} if auth == "keys" else {}
     answered = 0
     with running_api(settings, url) as live:
-        for path, query in _one_request_per_operation():
+        for _, path, query in one_request_per_operation():
             response = live.client.get(path, params=query, headers=key)
             answered += 1
             if path == "/health":
@@ -271,15 +272,6 @@ def test_a_statement_timeout_is_503_and_the_logs_say_what_timed_out(
 # --- every documented status ------------------------------------------------------------------------
 
 
-def _one_request_per_operation() -> list[tuple[str, dict[str, str]]]:
-    valid = {"user_id": "user1", "user_ids": "user1,user2", **WINDOW}
-    requests = []
-    for path, methods in api_schema("keys")["paths"].items():
-        names = {p["name"] for p in methods["get"].get("parameters", []) if p["in"] == "query"}
-        requests.append((path.replace("{user_id}", "user1"), {k: v for k, v in valid.items() if k in names}))
-    return requests
-
-
 def _status_requests(path: str, query: dict[str, str]) -> dict[str, tuple[str, dict[str, str], str]]:
     """For each status: (path, query, key name) that should answer it, on a warehouse that works (503: one
     that cannot be reached)."""
@@ -302,8 +294,7 @@ def test_every_status_the_schema_documents_is_answered(api_warehouse: str, tmp_p
     unreachable = f"postgresql://postgres:unused@127.0.0.1:{localdb.free_port()}/hr"
     answered = 0
     with running_api(settings, api_warehouse) as live, running_api(settings, unreachable) as down:
-        for path, query in _one_request_per_operation():
-            template = "/users/{user_id}" if path.startswith("/users/") else path
+        for template, path, query in one_request_per_operation():
             documented = schema["paths"][template]["get"]["responses"]
             for status, (asked, params, key_name) in _status_requests(path, query).items():
                 if status not in documented:
@@ -324,8 +315,7 @@ def test_a_server_without_keys_on_an_address_that_is_not_loopback_refuses_every_
     # The address the request arrived at, as the ASGI server reports it: nothing listens beyond loopback here.
     app = create_app(api_settings(tmp_path), database_url=api_warehouse)
     with TestClient(app, base_url="http://192.0.2.10") as client:
-        for path, query in _one_request_per_operation():
-            template = "/users/{user_id}" if path.startswith("/users/") else path
+        for template, path, query in one_request_per_operation("off"):
             response = client.get(path, params=query)
             if "403" in schema["paths"][template]["get"]["responses"]:
                 assert response.status_code == 403, (path, response.text)

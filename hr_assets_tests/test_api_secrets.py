@@ -27,12 +27,11 @@ from hr_assets.warehouse.tokens import delete_grant, save_grant
 from hr_assets_tests.api_helpers import (
     FIGURES,
     RETIRED,
-    WINDOW,
     Keys,
     LiveApi,
-    api_schema,
     api_settings,
     make_keys,
+    one_request_per_operation,
     running_api,
 )
 
@@ -95,13 +94,10 @@ def _secrets(pg_server: localdb.LocalServer, keys: Keys, oauth: dict[str, Any], 
 
 def _walk(live: LiveApi, secrets: Secrets, keys: list[str | None]) -> int:
     """One request per operation with each key (None: without one); every answer recorded."""
-    values = {"user_ids": "user1,user2", "user_id": "user1", **WINDOW}
     requests = 0
-    for path, methods in api_schema("keys")["paths"].items():
-        names = {p["name"] for p in methods["get"].get("parameters", []) if p["in"] == "query"}
-        query = {name: value for name, value in values.items() if name in names}
+    for _, path, query in one_request_per_operation():
         for key in keys:
-            secrets.response(live.get(path.replace("{user_id}", "user1"), key, **query))
+            secrets.response(live.get(path, key, **query))
             requests += 1
     return requests
 
