@@ -81,7 +81,8 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
         )
         pool.open()
         metrics_key = settings.api_metrics_key.get_secret_value() if settings.api_metrics_key else None
-        app.state.hr = ApiState(settings, pool, KeyVerifier(pool, metrics_key), ApiMetrics(pool, __version__))
+        metrics = ApiMetrics(pool, __version__, settings.prometheus_multiproc_dir)
+        app.state.hr = ApiState(settings, pool, KeyVerifier(pool, metrics_key), metrics)
         log.info("hr-api %s: auth %s", __version__, settings.api_auth)
         try:
             yield

@@ -98,6 +98,14 @@ class HrSettings(BaseSettings):
         default=5000, gt=0, description="Statement timeout of every API query, in milliseconds."
     )
     api_pool_size: int = Field(default=8, gt=0, description="Database connections the API keeps at most.")
+    api_workers: int = Field(
+        default=1, ge=1, description="API worker processes (`hr api`); 2 on a machine with 2 or more cores."
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        validation_alias="PROMETHEUS_MULTIPROC_DIR",
+        description="Where API workers share their request metrics (set by `hr api` when it runs several).",
+    )
     api_metrics_key: SecretStr | None = Field(
         default=None,
         description="A bearer key accepted for /metrics only (Prometheus), besides keys made with --metrics.",

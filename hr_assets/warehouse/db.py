@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -159,12 +161,17 @@ def translated_errors() -> Iterator[None]:
         raise WarehouseError(f"{type(exc).__name__}: {exc}") from exc
 
 
+# A pooled connection idle for longer than this is checked (one round trip) before it is handed out.
+RECHECK_IDLE_SECONDS = 1.0
+
+
 class ConnectionPool:
     """A pool of warehouse connections (UTC sessions, autocommit), errors translated at the boundary.
 
     Opened without waiting for the server: a process may start before its database, and the
-    pool connects once the server answers. Each connection is checked before it is handed out,
-    so one the server dropped (a restart) is replaced instead of failing a request.
+    pool connects once the server answers. A connection that has been idle is checked before it
+    is handed out, so one the server dropped (a restart) is replaced instead of failing a request;
+    under load, connections go straight back to work.
     """
 
     def __init__(
@@ -192,9 +199,20 @@ class ConnectionPool:
             # Give up a failing connection attempt soon: the next request then tries again at once,
             # instead of waiting out a back-off that doubles up to minutes after the server is back.
             reconnect_timeout=wait_seconds,
-            check=psycopg_pool.ConnectionPool.check_connection,
+            check=self._check_if_idle,
+            reset=self._note_returned,
             kwargs={"autocommit": True, "options": " ".join(options), "application_name": name},
         )
+        self._returned: weakref.WeakKeyDictionary[psycopg.Connection, float] = weakref.WeakKeyDictionary()
+
+    def _note_returned(self, conn: psycopg.Connection) -> None:
+        self._returned[conn] = time.monotonic()
+
+    def _check_if_idle(self, conn: psycopg.Connection) -> None:
+        # A connection handed back moments ago is alive; one that sat idle (the server may have
+        # restarted meanwhile) is checked with a round trip before it is handed out.
+        if time.monotonic() - self._returned.get(conn, 0.0) > RECHECK_IDLE_SECONDS:
+            psycopg_pool.ConnectionPool.check_connection(conn)
 
     def open(self) -> None:
         self._pool.open(wait=False)
