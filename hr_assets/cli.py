@@ -99,7 +99,17 @@ def instance_env(home: Path, warehouse_url: str, storage_url: str) -> dict[str, 
     }
 
 
-@click.group(help=__doc__)
+class _Commands(click.Group):
+    """``hr``'s commands: an embedded server that cannot start is a message saying what to do, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except localdb.LocalDatabaseError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Commands, help=__doc__)
 @click.option("-v", "--verbose", is_flag=True, help="Log what is being done.")
 def main(verbose: bool) -> None:
     logging.basicConfig(

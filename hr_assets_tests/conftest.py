@@ -26,7 +26,11 @@ _counter = itertools.count()
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localdb.LocalServer]:
     root = tmp_path_factory.mktemp("postgres")
-    server = localdb.ensure_running(root)
+    try:
+        server = localdb.ensure_running(root)
+    except localdb.LocalDatabaseError as exc:
+        # Every test of the warehouse needs it: one message saying what to do, not an error per test.
+        pytest.exit(f"the tests' PostgreSQL server cannot start: {exc}")
     try:
         yield server
     finally:
