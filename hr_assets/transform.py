@@ -18,6 +18,7 @@ clock goes back it is the first occurrence, after it the second.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeGuard
@@ -29,6 +30,9 @@ import polars as pl
 # warns on a narrower band; see quality.py.)
 MIN_POSSIBLE_BPM = 1
 MAX_POSSIBLE_BPM = 250
+# A wall-clock time of the day, exactly HH:MM:SS (00:00:00 to 23:59:59, ASCII digits).
+CLOCK = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+_CLOCK_RE = re.compile(CLOCK)
 
 INTRADAY_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.String(),
@@ -166,7 +170,7 @@ class _Layout:
 
 
 def _layout(item: str, key: str) -> _Layout:
-    clock = "([0-9]{2}:[0-9]{2}:[0-9]{2})"
+    clock = f"({CLOCK})"
     value = "([1-9][0-9]{0,2})"  # 1..999, no sign, exponent or leading zero; 251..999 are checked after
     confidence = "(0|[1-9][0-9]{0,3})"
     return _Layout(
@@ -286,6 +290,8 @@ def _record_problem(record: Any) -> str | None:
     clock, value = record.get("time"), record.get("value")
     if not isinstance(clock, str):
         return "missing 'time'" if clock is None else f"'time' is not a string: {clock!r}"
+    if not _CLOCK_RE.fullmatch(clock):
+        return f"time {clock!r} is not HH:MM:SS"
     if not _is_int(value):
         return "missing 'value'" if value is None else f"'value' is not an integer: {value!r}"
     if not MIN_POSSIBLE_BPM <= value <= MAX_POSSIBLE_BPM:
@@ -304,7 +310,7 @@ def _to_utc(frame: pl.DataFrame, *, user_id: str, day: date, timezone: str) -> t
     zone(timezone)  # a clear error for an unknown zone before polars raises its own
     if frame.is_empty():  # polars cannot broadcast the day literal over zero rows
         return pl.DataFrame(schema=INTRADAY_SCHEMA), pl.DataFrame(schema={"index": pl.Int64, "reason": pl.String})
-    parsed = frame.with_columns(pl.col("clock").str.to_time("%H:%M:%S", strict=False).alias("clock_time"))
+    parsed = frame.with_columns(pl.col("clock").str.to_time("%H:%M:%S").alias("clock_time"))  # CLOCK, checked
     # The clock goes back only at a fall-back; readings after that point are the second
     # occurrence of the repeated hour.
     seconds = pl.col("clock_time").cast(pl.Int64)
@@ -320,10 +326,8 @@ def _to_utc(frame: pl.DataFrame, *, user_id: str, day: date, timezone: str) -> t
         .dt.convert_time_zone("UTC")
         .dt.cast_time_unit("us")
         .alias("time"),
-        pl.col("clock_time").is_null().alias("bad_clock"),
     )
-    bad_clock = parsed.filter(pl.col("bad_clock"))
-    skipped = parsed.filter(~pl.col("bad_clock") & pl.col("time").is_null())
+    skipped = parsed.filter(pl.col("time").is_null())
     placed = parsed.filter(pl.col("time").is_not_null())
     duplicate = placed.select(~pl.col("time").is_first_distinct()).to_series()  # a repeat of an earlier reading
     duplicates = placed.filter(duplicate)
@@ -343,7 +347,6 @@ def _to_utc(frame: pl.DataFrame, *, user_id: str, day: date, timezone: str) -> t
 
     rejected = pl.concat(
         [
-            refused(bad_clock, pl.format("time {} is not HH:MM:SS", pl.col("clock"))),
             refused(
                 skipped,
                 pl.format(

@@ -111,6 +111,11 @@ def test_spring_forward_nonexistent_times_are_quarantined(zone: str, day: date, 
         ({"time": 36000, "value": 64}, "'time' is not a string"),
         ({"time": "10:00", "value": 64}, "is not HH:MM:SS"),
         ({"time": "24:00:00", "value": 64}, "is not HH:MM:SS"),
+        # Not exactly HH:MM:SS: polars would read these as 01:02:03, 10:00:00 and 10:01:00.
+        ({"time": "1:2:3", "value": 64}, "time '1:2:3' is not HH:MM:SS"),
+        ({"time": " 10:00:00", "value": 64}, "time ' 10:00:00' is not HH:MM:SS"),
+        ({"time": "10:00:60", "value": 64}, "time '10:00:60' is not HH:MM:SS"),
+        ({"time": "\ud800", "value": 64}, "time '\\ud800' is not HH:MM:SS"),  # a lone surrogate polars cannot hold
         ("10:00:00 64", "not an object"),
         ({"time": "10:00:00", "value": 64, "confidence": "high"}, "'confidence' is not an integer"),
     ],
