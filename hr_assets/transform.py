@@ -7,8 +7,9 @@ Decisions per kind of bad input (the README lists them too):
 * inside a good payload, a bad *record* goes to quarantine with the reason and the good
   records around it are kept: a record that is not an object, a missing or non-string
   ``time``, a time that is not ``HH:MM:SS``, a ``value`` that is not an integer, an
-  impossible bpm (outside 1..250), a local time that does not exist (the hour skipped by
-  a spring-forward), and every repeat of a timestamp already seen that day.
+  impossible bpm (outside 1..250), a ``confidence`` that is not a smallint integer, a local
+  time that does not exist (the hour skipped by a spring-forward), and every repeat of a
+  timestamp already seen that day.
 
 Local wall-clock times become UTC with the user's IANA time zone. A time that occurs twice
 (the repeated hour of a fall-back) is resolved by its order in the dataset: before the
@@ -33,6 +34,8 @@ MAX_POSSIBLE_BPM = 250
 # A wall-clock time of the day, exactly HH:MM:SS (00:00:00 to 23:59:59, ASCII digits).
 CLOCK = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
 _CLOCK_RE = re.compile(CLOCK)
+# The confidence column is a smallint.
+MIN_CONFIDENCE, MAX_CONFIDENCE = -(2**15), 2**15 - 1
 
 INTRADAY_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.String(),
@@ -299,6 +302,8 @@ def _record_problem(record: Any) -> str | None:
     confidence = record.get("confidence")
     if confidence is not None and not _is_int(confidence):
         return f"'confidence' is not an integer: {confidence!r}"
+    if confidence is not None and not MIN_CONFIDENCE <= confidence <= MAX_CONFIDENCE:
+        return f"impossible confidence {confidence} (outside {MIN_CONFIDENCE}..{MAX_CONFIDENCE})"
     return None
 
 

@@ -118,6 +118,9 @@ def test_spring_forward_nonexistent_times_are_quarantined(zone: str, day: date, 
         ({"time": "\ud800", "value": 64}, "time '\\ud800' is not HH:MM:SS"),  # a lone surrogate polars cannot hold
         ("10:00:00 64", "not an object"),
         ({"time": "10:00:00", "value": 64, "confidence": "high"}, "'confidence' is not an integer"),
+        # Beyond the smallint column: 40000 crashed the cast, 10**20 became NULL without a word.
+        ({"time": "10:00:00", "value": 64, "confidence": 40000}, "impossible confidence 40000"),
+        ({"time": "10:00:00", "value": 64, "confidence": 10**20}, f"impossible confidence {10**20}"),
     ],
 )
 def test_bad_records_are_quarantined_and_good_ones_kept(record: object, reason: str) -> None:
