@@ -92,7 +92,9 @@ def _load_json(payload: bytes, where: str) -> Any:
         raise PayloadError(f"{where}: empty payload")
     try:
         return json.loads(payload)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise PayloadError(f"{where}: not valid JSON (nested too deeply to read)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of more than 4300 digits
         raise PayloadError(f"{where}: not valid JSON ({exc})") from exc
 
 

@@ -157,6 +157,9 @@ def test_out_of_order_readings_are_sorted() -> None:
         (b"", "empty payload"),
         (b"   \n", "empty payload"),
         (b"{not json", "not valid JSON"),
+        # These made json.loads raise RecursionError and a plain ValueError, which crashed the parser.
+        (b"[" * 100_000, r"not valid JSON \(nested too deeply to read\)"),
+        (b'{"activities-heart-intraday": {"dataset": [], "n": ' + b"9" * 5000 + b"}}", "Exceeds the limit"),
         (b"[]", "missing object 'activities-heart-intraday'"),
         (b'{"activities-heart-intraday": {"datasett": []}}', "dataset' must be a list"),
         (b'{"activities-heart-intraday": []}', "missing object 'activities-heart-intraday'"),
@@ -215,6 +218,7 @@ def test_summary_bad_parts_are_quarantined() -> None:
     [
         (b"", "empty payload"),
         (b"{}", "missing list 'activities-heart'"),
+        (b'{"activities-heart": ' + b"[" * 100_000, "nested too deeply"),
         (b'{"activities-heart": [{"dateTime": "2025-06-01", "value": 5}]}', "must be an object"),
     ],
 )
