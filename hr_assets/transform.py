@@ -19,6 +19,7 @@ clock goes back it is the first occurrence, after it the second.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -417,6 +418,7 @@ def _zone_problem(entry: Any) -> str | None:
         return "missing 'name'"
     for number in ("min", "max", "minutes", "caloriesOut"):
         found = entry.get(number)
-        if found is not None and (isinstance(found, bool) or not isinstance(found, int | float) or found < 0):
+        is_number = isinstance(found, int | float) and not isinstance(found, bool)
+        if found is not None and not (is_number and math.isfinite(found) and found >= 0):
             return f"'{number}' is not a non-negative number: {found!r}"
     return None

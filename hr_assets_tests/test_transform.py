@@ -198,6 +198,16 @@ def test_summary_without_optional_fields() -> None:
     assert parsed.resting_heart_rate is None and parsed.heart_rate_zones == [{"name": "Peak"}]
 
 
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity"])
+def test_summary_zone_numbers_that_json_cannot_store_are_quarantined(number: bytes) -> None:
+    # json.loads reads NaN and Infinity; the zone was kept, and its load failed (JSONB holds neither).
+    payload = b'{"activities-heart": [{"dateTime": "2025-06-01", "value": {"heartRateZones": [{"name": "Peak", '
+    parsed = parse_summary(payload + b'"minutes": ' + number + b"}]}}]}", user_id="u", day=DAY)
+    assert parsed.heart_rate_zones == []
+    [reason] = parsed.quarantined["reason"].to_list()
+    assert reason.startswith("heartRateZones[0]: 'minutes' is not a non-negative number")
+
+
 def test_summary_bad_parts_are_quarantined() -> None:
     zones = [
         {"name": "Fat Burn", "min": 94, "max": 131, "minutes": 10},
