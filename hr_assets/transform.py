@@ -421,4 +421,28 @@ def _zone_problem(entry: Any) -> str | None:
         is_number = isinstance(found, int | float) and not isinstance(found, bool)
         if found is not None and not (is_number and math.isfinite(found) and found >= 0):
             return f"'{number}' is not a non-negative number: {found!r}"
+    if not _jsonb_storable(entry):
+        return "holds text PostgreSQL cannot store (a NUL character or a lone surrogate)"
     return None
+
+
+def _jsonb_storable(value: Any) -> bool:
+    """Whether a jsonb column can hold ``value``: none of its texts (keys included) has a NUL or a lone surrogate."""
+    pending = [value]
+    while pending:  # a stack, not recursion: a zone may be nested as deeply as json.loads allowed
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
+        elif isinstance(item, str) and ("\x00" in item or not _encodable(item)):
+            return False
+    return True
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

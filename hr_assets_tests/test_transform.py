@@ -208,6 +208,17 @@ def test_summary_zone_numbers_that_json_cannot_store_are_quarantined(number: byt
     assert reason.startswith("heartRateZones[0]: 'minutes' is not a non-negative number")
 
 
+@pytest.mark.parametrize("text", ["Peak\x00", "\ud800", "\x00"])
+def test_summary_zone_text_that_jsonb_cannot_store_is_quarantined(text: str) -> None:
+    # PostgreSQL's jsonb refuses NUL and lone surrogates: the zone was kept, and the whole summary's load failed.
+    zones = [{"name": "Fat Burn", "minutes": 10}, {"name": text, "minutes": 5}, {"name": "Cardio", text: 1}]
+    parsed = parse_summary(summary(DAY, zones=zones), user_id="u", day=DAY)
+    assert parsed.heart_rate_zones == [{"name": "Fat Burn", "minutes": 10}]
+    assert parsed.quarantined["reason"].to_list() == [
+        f"heartRateZones[{i}]: holds text PostgreSQL cannot store (a NUL character or a lone surrogate)" for i in (1, 2)
+    ]
+
+
 def test_summary_bad_parts_are_quarantined() -> None:
     zones = [
         {"name": "Fat Burn", "min": 94, "max": 131, "minutes": 10},
