@@ -464,6 +464,22 @@ def test_unplaceable_reading_appears_on_exactly_one_day(tmp_path: Path) -> None:
     assert dataset(source, profile, date(2024, 6, 11)) == []
 
 
+def test_text_that_utf8_cannot_carry_is_passed_on_escaped(tmp_path: Path) -> None:
+    # A lone surrogate (valid JSON, "\\ud800") made the payload's encoding raise UnicodeEncodeError.
+    (tmp_path / LEGACY_DIR).mkdir(parents=True)
+    records = [
+        {"dateTime": "06/10/24 08:00:00", "value": {"bpm": "\ud800"}},
+        {"dateTime": "06/10/24 08:00:01", "value": {"bpm": 61, "confidence": "é"}},
+    ]
+    (tmp_path / LEGACY_DIR / "heart_rate-2024-06-10.json").write_text(json.dumps(records))
+    payload = FitbitExportSource().fetch_day(user(tmp_path, "UTC"), date(2024, 6, 10)).intraday
+    name = (LEGACY_DIR / "heart_rate-2024-06-10.json").as_posix()
+    assert json.loads(payload)["activities-heart-intraday"]["dataset"] == [
+        {"time": "08:00:00", "value": "\ud800", "raw": f"{name}[0]"},
+        {"time": "08:00:01", "value": 61, "confidence": "é", "raw": f"{name}[1]"},
+    ]
+
+
 def test_time_only_stamp_is_not_passed_as_a_valid_time(tmp_path: Path) -> None:
     (tmp_path / CSV_DIR).mkdir(parents=True)
     (tmp_path / CSV_DIR / "heart_rate_2024-06-10.csv").write_text(f"{CSV_HEADER}\n16:37:52,60,Watch\n")

@@ -562,4 +562,6 @@ def _zones(index: ExportIndex, day: date) -> tuple[list[dict[str, Any]], list[di
 
 
 def _encode(payload: Mapping[str, Any]) -> bytes:
-    return json.dumps(payload, separators=_JSON_SEPARATORS, ensure_ascii=False, allow_nan=False).encode()
+    # ASCII, escapes included: a lone surrogate read from a file must reach the loader (which
+    # quarantines its record), and UTF-8 cannot carry it.
+    return json.dumps(payload, separators=_JSON_SEPARATORS, allow_nan=False).encode()
