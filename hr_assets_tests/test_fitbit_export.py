@@ -431,6 +431,16 @@ def test_unreadable_csv_rows_are_passed_through_with_their_line(tmp_path: Path) 
     ]
 
 
+def test_a_bpm_of_thousands_of_digits_is_passed_on_as_text(tmp_path: Path) -> None:
+    # int() refuses more than 4300 digits: the ValueError escaped fetch_day.
+    (tmp_path / CSV_DIR).mkdir(parents=True)
+    digits = "9" * 5000
+    (tmp_path / CSV_DIR / "heart_rate_2024-06-10.csv").write_text(f"{CSV_HEADER}\n2024-06-10T08:00:00Z,{digits},W\n")
+    rows = dataset(FitbitExportSource(), user(tmp_path, "UTC"), date(2024, 6, 10))
+    name = (CSV_DIR / "heart_rate_2024-06-10.csv").as_posix()
+    assert rows == [{"time": "08:00:00", "value": digits, "raw": f"{name}:2"}]
+
+
 def test_unplaceable_reading_appears_on_exactly_one_day(tmp_path: Path) -> None:
     (tmp_path / LEGACY_DIR).mkdir(parents=True)
     records = [

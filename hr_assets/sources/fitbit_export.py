@@ -51,7 +51,8 @@ Bad input: nothing is dropped or repaired silently
 
   - bpm not an integer (``"abc"``, empty, ``64.5``, a JSON string): ``value`` is what the file holds
     (CSV: the cell text; missing: null). Integral numbers written as decimals (``65.0``, the way
-    Takeout writes them) are the same number and become ``65``, without ``raw``.
+    Takeout writes them) are the same number and become ``65``, without ``raw`` (written with more
+    than 4300 digits, which Python does not convert, they stay text, with ``raw``).
   - confidence present but not an integer: kept as found, with ``raw``.
   - timestamp that does not parse, a JSON record not shaped ``{"dateTime": ..., "value": {...}}``, or a
     reading dated outside its file's day (so no other day would read it): the reading cannot be
@@ -69,6 +70,7 @@ Bad input: nothing is dropped or repaired silently
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -480,7 +482,9 @@ def _read_csv(root: Path, relative: Path, readings: _Readings) -> None:
     for line, stamp, bpm in frame.select("line", CSV_TIMESTAMP, CSV_BPM).iter_rows():
         value: Any = bpm
         if bpm is not None and _INTEGRAL_TEXT.fullmatch(bpm):
-            value = int(bpm.split(".")[0])
+            # More digits than Python converts (4300) is no heart rate: kept as the text it is.
+            with contextlib.suppress(ValueError):
+                value = int(bpm.split(".")[0])
         readings.add(f"{name}:{line}", stamp, stamp, value, _ABSENT)
 
 
