@@ -45,8 +45,14 @@ WAREHOUSE_POOL = "warehouse"
 # Failures listed in a run's error message; the rest are counted.
 MAX_LISTED_FAILURES = 20
 # Transient database errors (connection lost, serialization failure, deadlock) are retried
-# with exponential backoff; data errors raise a Failure that is never retried.
-TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+# with exponential backoff (HR_RETRY_DELAY_SECONDS, 10 s by default); data errors raise a
+# Failure that is never retried.
+TRANSIENT_RETRY = dg.RetryPolicy(
+    max_retries=3,
+    delay=get_settings().retry_delay_seconds,
+    backoff=dg.Backoff.EXPONENTIAL,
+    jitter=dg.Jitter.PLUS_MINUS,
+)
 # The nightly run lands by about 02:30 in the schedule's zone; stale if not updated by 06:00.
 FRESHNESS = dg.FreshnessPolicy.cron(
     deadline_cron="0 6 * * *", lower_bound_delta=timedelta(hours=24), timezone=get_settings().schedule_timezone

@@ -50,6 +50,12 @@ class HrSettings(BaseSettings):
     warehouse_pool_limit: int = Field(
         default=4, description="Concurrent database writers allowed by the 'warehouse' concurrency pool."
     )
+    retry_delay_seconds: float = Field(
+        default=10,
+        ge=0,
+        description="Wait before a step that met a transient database error runs again (doubled for each of "
+        "the 3 retries, +/- jitter).",
+    )
 
     @field_validator("home", "dagster_home")
     @classmethod
