@@ -65,12 +65,20 @@ def _dagster_storage_url() -> str:
 
 def dagster_env() -> dict[str, str]:
     """Environment for Dagster processes: the instance under HR_HOME, both database URLs, event batching."""
+    from hr_assets.warehouse.urls import unreadable
+
     settings = _settings()
     ours = settings.home / "dagster"
     home = settings.dagster_home or ours
     if home == ours:  # our own instance (also after `eval "$(hr env)"`): keep it on the repo's dagster.yaml
         install_instance_config(home)
-    return instance_env(home, _warehouse_url(), _dagster_storage_url())
+    urls = {"HR_DATABASE_URL": _warehouse_url(), "HR_DAGSTER_STORAGE_URL": _dagster_storage_url()}
+    for name, url in urls.items():
+        # Refused here, with its password masked: Dagster's storage would print a URL it cannot parse whole.
+        problem = unreadable(url)
+        if problem:
+            raise click.ClickException(f"{name} is not a PostgreSQL URL: {problem}")
+    return instance_env(home, urls["HR_DATABASE_URL"], urls["HR_DAGSTER_STORAGE_URL"])
 
 
 def _psycopg2_url(url: str) -> str:

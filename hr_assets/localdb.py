@@ -29,7 +29,7 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,7 @@ class LocalDatabaseError(RuntimeError):
 class LocalServer:
     root: Path
     port: int
-    password: str
+    password: str = field(repr=False)  # kept out of tracebacks and logs that show the object
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{database}"

@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 
 from hr_assets.settings import SQL_DIR
+from hr_assets.warehouse.urls import redact
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,18 @@ class Mode(enum.StrEnum):
 
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
-    """A connection whose session time zone is UTC, so that SQL date/time functions mean UTC."""
-    conn = psycopg.connect(url, autocommit=autocommit, options="-c timezone=UTC")
-    return conn
+    """A connection whose session time zone is UTC, so that SQL date/time functions mean UTC.
+
+    A failure to connect is raised without the URL's password (libpq repeats a URL it cannot parse).
+    """
+    try:
+        return psycopg.connect(url, autocommit=autocommit, options="-c timezone=UTC")
+    except psycopg.Error as exc:
+        failure = exc
+    message = redact(str(failure), url)
+    if message == str(failure):
+        raise failure
+    raise type(failure)(message)  # raised here, outside the except: the original is not its context
 
 
 @contextmanager
