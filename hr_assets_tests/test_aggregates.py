@@ -14,6 +14,7 @@ from hr_assets.warehouse import aggregates
 from hr_assets.warehouse.aggregates import LEVELS, align, merge_windows, refresh
 from hr_assets.warehouse.db import Mode, query
 from hr_assets.warehouse.loads import load_intraday
+from hr_assets_tests.conftest import advisory_waiters
 from hr_assets_tests.payloads import intraday
 
 USERS = {"east": "Asia/Kolkata", "west": "America/New_York", "mid": "Europe/Berlin"}
@@ -149,19 +150,9 @@ def test_concurrent_refreshes_of_overlapping_windows_agree(conn: psycopg.Connect
     assert [r for r in daily if r[0] == "west"] == [r for r in expected if r[1] in touched]
 
 
-# Backends of this database waiting for the rollup lock of (relation, user).
-WAITING_FOR_ROLLUP_LOCK = """
-SELECT count(*) FROM pg_locks
-WHERE locktype = 'advisory' AND NOT granted
-  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND objsubid = 2 AND classid = hashtext(%(relation)s)::bit(32)::bigint::oid
-  AND objid = hashtext(%(user_id)s)::bit(32)::bigint::oid
-"""
-
-
 def _wait_until_blocked(conn: psycopg.Connection, relation: str, user_id: str) -> None:
     for _ in range(3000):  # 60 s
-        if conn.execute(WAITING_FOR_ROLLUP_LOCK, {"relation": relation, "user_id": user_id}).fetchone() == (1,):
+        if len(advisory_waiters(conn, relation, user_id)) == 1:
             return
         time.sleep(0.02)
     raise AssertionError(f"no rollup of {user_id} waited for its lock")
