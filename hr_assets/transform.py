@@ -422,12 +422,12 @@ def _zone_problem(entry: Any) -> str | None:
         if found is not None and not (is_number and math.isfinite(found) and found >= 0):
             return f"'{number}' is not a non-negative number: {found!r}"
     if not _jsonb_storable(entry):
-        return "holds text PostgreSQL cannot store (a NUL character or a lone surrogate)"
+        return "holds what PostgreSQL's jsonb cannot store (NaN, Infinity, a NUL character or a lone surrogate)"
     return None
 
 
 def _jsonb_storable(value: Any) -> bool:
-    """Whether a jsonb column can hold ``value``: none of its texts (keys included) has a NUL or a lone surrogate."""
+    """Whether jsonb can hold ``value``: no NaN or Infinity, no text (keys too) with NUL or a lone surrogate."""
     pending = [value]
     while pending:  # a stack, not recursion: a zone may be nested as deeply as json.loads allowed
         item = pending.pop()
@@ -435,9 +435,15 @@ def _jsonb_storable(value: Any) -> bool:
             pending += [*item.keys(), *item.values()]
         elif isinstance(item, list):
             pending += item
-        elif isinstance(item, str) and ("\x00" in item or not _encodable(item)):
+        elif not _storable_scalar(item):
             return False
     return True
+
+
+def _storable_scalar(item: Any) -> bool:
+    if isinstance(item, float):
+        return math.isfinite(item)
+    return not isinstance(item, str) or ("\x00" not in item and _encodable(item))
 
 
 def _encodable(text: str) -> bool:

@@ -9,6 +9,7 @@ from hr_assets.transform import PayloadError, local_day_window, parse_intraday, 
 from hr_assets_tests.payloads import every, intraday, summary
 
 DAY = date(2025, 6, 1)
+UNSTORABLE = "holds what PostgreSQL's jsonb cannot store (NaN, Infinity, a NUL character or a lone surrogate)"
 
 
 def _utc(text: str) -> datetime:
@@ -214,9 +215,16 @@ def test_summary_zone_text_that_jsonb_cannot_store_is_quarantined(text: str) -> 
     zones = [{"name": "Fat Burn", "minutes": 10}, {"name": text, "minutes": 5}, {"name": "Cardio", text: 1}]
     parsed = parse_summary(summary(DAY, zones=zones), user_id="u", day=DAY)
     assert parsed.heart_rate_zones == [{"name": "Fat Burn", "minutes": 10}]
-    assert parsed.quarantined["reason"].to_list() == [
-        f"heartRateZones[{i}]: holds text PostgreSQL cannot store (a NUL character or a lone surrogate)" for i in (1, 2)
-    ]
+    assert parsed.quarantined["reason"].to_list() == [f"heartRateZones[{i}]: {UNSTORABLE}" for i in (1, 2)]
+
+
+def test_summary_zone_holding_nan_under_any_key_is_quarantined() -> None:
+    # Found by hypothesis: NaN under a key the parser does not know passed, and failed the load.
+    payload = b'{"activities-heart": [{"dateTime": "2025-06-01", "value": {"customHeartRateZones": '
+    payload += b'[{"name": "Z", "minutes": 1, "calories": NaN}, {"name": "Y", "extra": [-Infinity]}]}}]}'
+    parsed = parse_summary(payload, user_id="u", day=DAY)
+    assert parsed.custom_heart_rate_zones == []
+    assert parsed.quarantined["reason"].to_list() == [f"customHeartRateZones[{i}]: {UNSTORABLE}" for i in (0, 1)]
 
 
 def test_summary_bad_parts_are_quarantined() -> None:
