@@ -431,6 +431,16 @@ def test_unreadable_csv_rows_are_passed_through_with_their_line(tmp_path: Path) 
     ]
 
 
+def test_a_timestamp_that_is_not_ascii_is_passed_on_unplaced(tmp_path: Path) -> None:
+    # Found by hypothesis: a lone surrogate as dateTime crashed fetch_day (polars cannot hold it).
+    (tmp_path / LEGACY_DIR).mkdir(parents=True)
+    records = [{"dateTime": "\ud800", "value": {"bpm": 60}}, {"dateTime": "06/10/24 08:00:00", "value": {"bpm": 61}}]
+    (tmp_path / LEGACY_DIR / "heart_rate-2024-06-10.json").write_text(json.dumps(records))
+    rows = dataset(FitbitExportSource(), user(tmp_path, "UTC"), date(2024, 6, 10))
+    name = (LEGACY_DIR / "heart_rate-2024-06-10.json").as_posix()
+    assert rows == [{"time": "08:00:00", "value": 61}, {"time": "\ud800", "value": 60, "raw": f"{name}[0]"}]
+
+
 def test_a_bpm_of_thousands_of_digits_is_passed_on_as_text(tmp_path: Path) -> None:
     # int() refuses more than 4300 digits: the ValueError escaped fetch_day.
     (tmp_path / CSV_DIR).mkdir(parents=True)

@@ -452,7 +452,8 @@ def _read_legacy_json(root: Path, relative: Path, readings: _Readings) -> None:
         body = record.get("value") if isinstance(record, dict) else None
         stamp = record.get("dateTime") if isinstance(record, dict) else None
         if isinstance(body, dict):
-            parseable = stamp if isinstance(stamp, str) else None
+            # A timestamp is ASCII; anything else cannot parse (and polars cannot hold a lone surrogate).
+            parseable = stamp if isinstance(stamp, str) and stamp.isascii() else None
             bpm, confidence = _integral(body.get("bpm")), _integral(body.get("confidence", _ABSENT))
             readings.add(ref, stamp, parseable, bpm, confidence)
         else:
