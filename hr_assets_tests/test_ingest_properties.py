@@ -33,8 +33,8 @@ from hr_assets_tests.test_transform_properties import (
     summary_records_or_refusal,
 )
 
-INTRADAY_INGEST_EXAMPLES = 120
-SUMMARY_INGEST_EXAMPLES = 80
+INTRADAY_INGEST_EXAMPLES = 200
+SUMMARY_INGEST_EXAMPLES = 150
 
 
 @dataclass
