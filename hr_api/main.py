@@ -27,7 +27,7 @@ from hr_api.deps import ApiState
 from hr_api.metrics import ApiMetrics, MetricsMiddleware
 from hr_api.routes import meta, metrics, summary, timeseries, users
 from hr_assets.settings import HrSettings, get_settings
-from hr_assets.warehouse.db import ConnectionPool, WarehouseError, WarehouseUnavailable
+from hr_assets.warehouse.db import ConnectionPool, WarehouseError, WarehouseTimeout, WarehouseUnavailable
 
 log = logging.getLogger(__name__)
 # How long a request waits for a free connection before it is answered 503.
@@ -104,7 +104,8 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
 
     @app.exception_handler(WarehouseUnavailable)
-    async def unavailable(request: Request, exc: WarehouseUnavailable) -> JSONResponse:
+    @app.exception_handler(WarehouseTimeout)
+    async def unavailable(request: Request, exc: WarehouseError) -> JSONResponse:
         log.warning("%s %s: %s", request.method, request.url.path, exc)
         return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"})
 

@@ -71,6 +71,7 @@ def _warehouse() -> Warehouse:
 def _clear_errors() -> Iterator[None]:
     """The project's errors (bad input, database, mode) as one-line command errors, not tracebacks."""
     from hr_assets.encryption import SecretKeyError
+    from hr_assets.instance import InstanceError
     from hr_assets.localdb import LocalDatabaseError
     from hr_assets.roster import RosterError
     from hr_assets.sources import SourceError
@@ -80,6 +81,7 @@ def _clear_errors() -> Iterator[None]:
     from hr_assets.warehouse.users import UserError
 
     errors = (
+        InstanceError,
         UserError,
         SourceError,
         SecretKeyError,
@@ -95,7 +97,17 @@ def _clear_errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from exc
 
 
-@click.group(help=__doc__)
+class _Commands(click.Group):
+    """``hr``'s commands: an embedded server that cannot start is a message saying what to do, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except localdb.LocalDatabaseError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Commands, help=__doc__)
 @click.option("-v", "--verbose", is_flag=True, help="Log what is being done.")
 def main(verbose: bool) -> None:
     logging.basicConfig(

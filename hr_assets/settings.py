@@ -57,9 +57,6 @@ class HrSettings(BaseSettings):
         description="First date of the heart-rate assets' partitions (Fitbit's first wrist heart-rate trackers "
         "shipped in 2015). A later date keeps the partition space smaller.",
     )
-    transient_retry_delay_s: float = Field(
-        default=10.0, gt=0, description="First delay before a step that lost its database connection is retried."
-    )
     dagster_event_batch_size: int = Field(
         default=1000,
         ge=0,
@@ -68,6 +65,12 @@ class HrSettings(BaseSettings):
     )
     warehouse_pool_limit: int = Field(
         default=4, description="Concurrent database writers allowed by the 'warehouse' concurrency pool."
+    )
+    retry_delay_seconds: float = Field(
+        default=10,
+        ge=0,
+        description="Wait before a step that met a transient database error runs again (doubled for each of "
+        "the 3 retries, +/- jitter).",
     )
 
     warehouse_mode: Literal["auto", "timescaledb", "postgres"] = Field(

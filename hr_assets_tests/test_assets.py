@@ -26,6 +26,7 @@ from hr_assets.sources import SOURCES, DayPayloads, PayloadKind, SourceRegistry,
 from hr_assets.user_day import UserDay
 from hr_assets.warehouse.db import Warehouse
 from hr_assets.warehouse.users import NewUser, add_user, users_by_id
+from hr_assets_tests.conftest import MATERIALIZE_HEART_RATE
 from hr_assets_tests.payloads import every, intraday, summary
 
 CHECKSUM = """
@@ -206,20 +207,7 @@ def test_cli_setup_then_dagster_asset_materialize_partition_range(
     setup = _hr(["setup"], env)
     assert setup.returncode == 0, setup.stderr
     assert "registered default users: user1, user2" in setup.stdout
-    materialize = _hr(
-        [
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "hr_assets.definitions",
-            "--select",
-            "group:heart_rate",
-            "--partition-range",
-            "2025-06-01|user1...2025-06-03|user2",
-        ],
-        env,
-    )
+    materialize = _hr([*MATERIALIZE_HEART_RATE, "--partition-range", "2025-06-01|user1...2025-06-03|user2"], env)
     assert materialize.returncode == 0, materialize.stderr[-3000:]
     rows = conn.execute("SELECT user_id, count(*) FROM activities_heart_summary GROUP BY 1 ORDER BY 1").fetchall()
     assert rows == [("user1", 3), ("user2", 3)]

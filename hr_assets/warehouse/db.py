@@ -23,6 +23,7 @@ import psycopg_pool
 from psycopg import sql
 
 from hr_assets.settings import SQL_DIR, get_settings
+from hr_assets.warehouse.urls import redact
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,18 @@ class Mode(enum.StrEnum):
 
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
-    """A connection whose session time zone is UTC, so that SQL date/time functions mean UTC."""
-    conn = psycopg.connect(url, autocommit=autocommit, options="-c timezone=UTC")
-    return conn
+    """A connection whose session time zone is UTC, so that SQL date/time functions mean UTC.
+
+    A failure to connect is raised without the URL's password (libpq repeats a URL it cannot parse).
+    """
+    try:
+        return psycopg.connect(url, autocommit=autocommit, options="-c timezone=UTC")
+    except psycopg.Error as exc:
+        failure = exc
+    message = redact(str(failure), url)
+    if message == str(failure):
+        raise failure
+    raise type(failure)(message)  # raised here, outside the except: the original is not its context
 
 
 @contextmanager
@@ -138,8 +148,9 @@ class WarehouseUnavailable(WarehouseError):
     """The database cannot be reached or did not answer in time: worth trying again later."""
 
 
-class WarehouseTimeout(WarehouseUnavailable):
-    """A statement ran into its statement timeout."""
+class WarehouseTimeout(WarehouseError):
+    """A statement ran into its statement timeout: final for a load (the same work would time out
+    again), while the query API answers it as unavailable."""
 
 
 @contextmanager
@@ -154,7 +165,7 @@ def translated_errors() -> Iterator[None]:
     except psycopg_pool.PoolTimeout as exc:
         raise WarehouseUnavailable(f"no database connection available: {exc}") from exc
     except psycopg.errors.QueryCanceled as exc:
-        raise WarehouseTimeout(f"statement timed out: {exc}") from exc
+        raise WarehouseTimeout(f"{type(exc).__name__}: {exc}") from exc
     except psycopg.Error as exc:
         if is_transient(exc):
             raise WarehouseUnavailable(f"{type(exc).__name__}: {exc}") from exc
