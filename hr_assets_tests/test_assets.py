@@ -153,6 +153,8 @@ def test_unregistered_user_fails_clearly_and_writes_nothing(
     # The summary waits for the intraday readings it is checked against, so it never starts.
     assert set(failures) == {"activities_heart_intraday"}
     assert "no user 'ghost' in the registry" in failures["activities_heart_intraday"]
+    # Nothing else was loaded and nothing was quarantined: the message does not say so.
+    assert "1 of 1 intraday partition(s) could not be loaded:" in failures["activities_heart_intraday"]
     assert conn.execute("SELECT count(*) FROM activities_heart_intraday").fetchone() == (0,)
 
 
@@ -188,6 +190,7 @@ def test_malformed_payload_fails_clearly_writes_nothing_and_is_quarantined(
     [failure] = [e for e in result.all_events if e.is_step_failure]
     message = str(failure.step_failure_data.error)
     assert "heart_rate-broken.json" in message and "not valid JSON" in message
+    assert "could not be loaded (refused payloads are in the quarantine table):" in message
     assert conn.execute("SELECT count(*) FROM activities_heart_intraday").fetchone() == (0,)
     quarantined = conn.execute("SELECT payload, source, left(record, 30), reason FROM quarantine").fetchone()
     assert quarantined is not None
