@@ -219,10 +219,10 @@ def sql_requester(kind: Kind, end: datetime, conns: list[psycopg.Connection]) ->
     return request
 
 
-def start_api(url: str, scratch: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_api(url: str, scratch: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     port = localdb.free_port()
     env = {**os.environ, "HR_DATABASE_URL": url, "HR_API_AUTH": "off", "HR_HOME": str(scratch / "hr")}
-    command = [str(Path(sys.executable).parent / "hr"), "api", "--port", str(port)]
+    command = [str(Path(sys.executable).parent / "hr"), "api", "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -251,6 +251,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="days per user (default 30)")
     parser.add_argument("--database-url", help="use this server (e.g. TimescaleDB) instead of a throwaway one")
+    parser.add_argument("--api-workers", type=int, default=1, help="API worker processes (hr api --workers)")
     args = parser.parse_args()
     days = [FIRST_DAY + timedelta(days=n) for n in range(args.days)]
     # "Now" for the dashboard: the end of the loaded range, in UTC.
@@ -266,7 +267,7 @@ def main() -> None:
             with connect(url) as conn:
                 mode = detect_mode(conn)
                 about = machine(conn, mode)
-            process, base = start_api(url, scratch)
+            process, base = start_api(url, scratch, args.api_workers)
             try:
                 for concurrency, count in REQUESTS.items():
                     clients = [Client(base) for _ in range(concurrency)]
@@ -274,14 +275,11 @@ def main() -> None:
                     try:
                         for kind in kinds:
                             log(f"concurrency {concurrency}: {kind.name}")
-                            api = api_requester(base, kind, end, clients)
                             direct = sql_requester(kind, end, conns)
-                            run(concurrency, WARMUP, api)
+                            run(concurrency, WARMUP, api_requester(kind, end, clients, check=True))
                             run(concurrency, WARMUP, direct)
-                            results[kind.name, concurrency] = (
-                                run(concurrency, count, api),
-                                run(concurrency, count, direct),
-                            )
+                            api = run(concurrency, count, api_requester(kind, end, clients, check=False))
+                            results[kind.name, concurrency] = (api, run(concurrency, count, direct))
                     finally:
                         for client in clients:
                             client.close()
@@ -296,7 +294,10 @@ def main() -> None:
     print()
     print("hr-pipeline API benchmark")
     print(f"machine : {about}")
-    print(f"server  : {where}, {mode.value} mode; API: hr api (uvicorn, 1 process) on 127.0.0.1, HR_API_AUTH=off")
+    print(
+        f"server  : {where}, {mode.value} mode; API: hr api (uvicorn, {args.api_workers} worker(s)) on 127.0.0.1, "
+        "HR_API_AUTH=off"
+    )
     print(f"data    : {days[0]}..{days[-1]} x {len(USERS)} users, {rows:,} readings (one per second)")
     print(f"method  : per kind {WARMUP} warm-up requests, then {REQUESTS[1]} at concurrency 1 and {REQUESTS[8]} at 8;")
     print("          API = HTTP from this process (http.client keep-alive; the body read, not decoded),")

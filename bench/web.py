@@ -67,9 +67,7 @@ def percentile(values: list[float], share: float) -> float:
 
 def marks(page: Page, name: str) -> list[dict[str, Any]]:
     return list(
-        page.evaluate(
-            "name => performance.getEntriesByName(name).map(m => ({t: m.startTime, detail: m.detail}))", name
-        )
+        page.evaluate("name => performance.getEntriesByName(name).map(m => ({t: m.startTime, detail: m.detail}))", name)
     )
 
 
@@ -209,13 +207,19 @@ def report(
     size = f"{VIEWPORT['width']}x{VIEWPORT['height']}"
     print(f"page    : /app/{result.page_url.split('/app/')[1]} at {size} ({result.shown})")
     print()
-    print(f"first render, navigation start -> chart drawn: cold {renders[0]:.0f} ms; warm "
-          f"{', '.join(f'{r:.0f}' for r in renders[1:])} ms "
-          f"(median {statistics.median(renders[1:]):.0f} ms)")
-    print(f"zoom round trip over {len(trips)} zooms (drag end -> redrawn): p50 {percentile(total, 0.5):.0f} ms, "
-          f"p95 {percentile(total, 0.95):.0f} ms, max {max(total):.0f} ms")
-    print(f"  of which the API request: p50 {percentile(api, 0.5):.0f} ms, p95 {percentile(api, 0.95):.0f} ms; "
-          f"resolutions: {resolutions}")
+    print(
+        f"first render, navigation start -> chart drawn: cold {renders[0]:.0f} ms; warm "
+        f"{', '.join(f'{r:.0f}' for r in renders[1:])} ms "
+        f"(median {statistics.median(renders[1:]):.0f} ms)"
+    )
+    print(
+        f"zoom round trip over {len(trips)} zooms (drag end -> redrawn): p50 {percentile(total, 0.5):.0f} ms, "
+        f"p95 {percentile(total, 0.95):.0f} ms, max {max(total):.0f} ms"
+    )
+    print(
+        f"  of which the API request: p50 {percentile(api, 0.5):.0f} ms, p95 {percentile(api, 0.95):.0f} ms; "
+        f"resolutions: {resolutions}"
+    )
     slowest = sorted(trips, reverse=True)[:3]
     print("  slowest: " + ", ".join(f"{t:.0f} ms ({r}, API {a:.0f} ms)" for t, a, r in slowest))
     print(f"JS heap (after GC): {result.heap_first:.1f} MB after first render, {result.heap_zoomed:.1f} MB zoomed")
@@ -223,8 +227,11 @@ def report(
     first = max(renders)
     p95 = percentile(total, 0.95)
     for label, value, met in (
-        (f"first render (slowest of {len(renders)}) < {TARGET_FIRST_RENDER_MS} ms", f"{first:.0f} ms",
-         first < TARGET_FIRST_RENDER_MS),
+        (
+            f"first render (slowest of {len(renders)}) < {TARGET_FIRST_RENDER_MS} ms",
+            f"{first:.0f} ms",
+            first < TARGET_FIRST_RENDER_MS,
+        ),
         (f"zoom round trip p95 < {TARGET_ZOOM_P95_MS} ms", f"{p95:.0f} ms", p95 < TARGET_ZOOM_P95_MS),
     ):
         print(f"{label:<44} {value:>9}  {'met' if met else 'NOT MET'}")

@@ -30,7 +30,7 @@ from hr_api.metrics import ApiMetrics, MetricsMiddleware
 from hr_api.responses import LOOPBACK_ONLY
 from hr_api.routes import meta, metrics, summary, timeseries, users
 from hr_assets.settings import HrSettings, get_settings
-from hr_assets.warehouse.db import ConnectionPool, SchemaError, WarehouseError, WarehouseUnavailable
+from hr_assets.warehouse.db import ConnectionPool, SchemaError, WarehouseError, WarehouseTimeout, WarehouseUnavailable
 
 log = logging.getLogger(__name__)
 # How long a request waits for a free connection before it is answered 503.
@@ -90,7 +90,8 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
         )
         pool.open()
         metrics_key = settings.api_metrics_key.get_secret_value() if settings.api_metrics_key else None
-        app.state.hr = ApiState(settings, pool, KeyVerifier(pool, metrics_key), ApiMetrics(pool, __version__))
+        metrics = ApiMetrics(pool, __version__, settings.prometheus_multiproc_dir)
+        app.state.hr = ApiState(settings, pool, KeyVerifier(pool, metrics_key), metrics)
         log.info("hr-api %s: auth %s", __version__, settings.api_auth)
         try:
             yield
@@ -119,6 +120,7 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
     # migrated, as /health says.
     @app.exception_handler(SchemaError)
     @app.exception_handler(WarehouseUnavailable)
+    @app.exception_handler(WarehouseTimeout)
     async def unavailable(request: Request, exc: WarehouseError) -> JSONResponse:
         log.warning("%s %s: %s", request.method, _target(request), exc)
         return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"})

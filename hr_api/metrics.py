@@ -10,6 +10,7 @@ Series (the names the monitoring stack's panels and alerts use):
   hr_user_active{user_id}                                 gauge, 1 per active user
   hr_user_newest_reading_timestamp_seconds{user_id}       gauge, per active user with readings
 Each app has its own registry (several apps in one process, as in tests, do not collide).
+With several workers (`hr api --workers`), prometheus-client's multiprocess mode sums the requests.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,8 +40,16 @@ SCRAPE_WAIT_SECONDS = 2.0
 
 
 class ApiMetrics:
-    def __init__(self, pool: ConnectionPool, version: str) -> None:
+    """The API's metrics. With several worker processes (``shared_dir``, PROMETHEUS_MULTIPROC_DIR) the
+    request counters and histograms of all workers are added up at each scrape; the pool and data
+    gauges are those of the worker that answers."""
+
+    def __init__(self, pool: ConnectionPool, version: str, shared_dir: Path | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.scrape_registry = self.registry
+        if shared_dir is not None:
+            self.scrape_registry = CollectorRegistry()
+            MultiProcessCollector(self.scrape_registry, path=str(shared_dir))  # type: ignore[no-untyped-call]
         self.requests = Counter(
             "hr_api_requests",
             "API requests by route and status.",
@@ -52,7 +63,7 @@ class ApiMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_WarehouseCollector(pool, version))
+        self.scrape_registry.register(_WarehouseCollector(pool, version))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -21,6 +21,8 @@ from hr_assets.warehouse.readings import LEVELS, Resolution, UserExtent
 
 # Index entries an estimate may count (a few milliseconds here); above it the bound is used as it is.
 ESTIMATE_SCAN_ROWS = 25_000
+# A count from whole hours within this factor of max_points is refined from the minutes.
+REFINE_FACTOR = 4
 ORDER = (Resolution.RAW, Resolution.MINUTE, Resolution.HOUR, Resolution.DAY)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -83,11 +85,15 @@ def estimate(
     if bound <= max_points or resolution is Resolution.DAY:
         return bound
     if resolution is Resolution.RAW:
-        # The readings in the overlapping buckets of the finest aggregate cheap enough to read.
-        for aggregate in (Resolution.MINUTE, Resolution.HOUR):
-            if upper_bound(aggregate, extents, start, end) <= ESTIMATE_SCAN_ROWS:
-                return min(bound, counter.sample_sum(aggregate, start, end))
-        return bound
+        # The readings in the overlapping hours first (few rows); the minutes only near the limit,
+        # where the hours' whole-hour edges could decide it.
+        if upper_bound(Resolution.HOUR, extents, start, end) > ESTIMATE_SCAN_ROWS:
+            return bound
+        hours = min(bound, counter.sample_sum(Resolution.HOUR, start, end))
+        near = hours <= REFINE_FACTOR * max_points
+        if near and upper_bound(Resolution.MINUTE, extents, start, end) <= ESTIMATE_SCAN_ROWS:
+            return min(hours, counter.sample_sum(Resolution.MINUTE, start, end))
+        return hours
     if bound <= ESTIMATE_SCAN_ROWS:
         return counter.bucket_count(resolution, start, end)
     if resolution is Resolution.MINUTE and upper_bound(Resolution.HOUR, extents, start, end) <= ESTIMATE_SCAN_ROWS:

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,6 +71,7 @@ def _warehouse() -> Warehouse:
 def _clear_errors() -> Iterator[None]:
     """The project's errors (bad input, database, mode) as one-line command errors, not tracebacks."""
     from hr_assets.encryption import SecretKeyError
+    from hr_assets.instance import InstanceError
     from hr_assets.localdb import LocalDatabaseError
     from hr_assets.roster import RosterError
     from hr_assets.sources import SourceError
@@ -79,6 +81,7 @@ def _clear_errors() -> Iterator[None]:
     from hr_assets.warehouse.users import UserError
 
     errors = (
+        InstanceError,
         UserError,
         SourceError,
         SecretKeyError,
@@ -94,7 +97,17 @@ def _clear_errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from exc
 
 
-@click.group(help=__doc__)
+class _Commands(click.Group):
+    """``hr``'s commands: an embedded server that cannot start is a message saying what to do, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except localdb.LocalDatabaseError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Commands, help=__doc__)
 @click.option("-v", "--verbose", is_flag=True, help="Log what is being done.")
 def main(verbose: bool) -> None:
     logging.basicConfig(
@@ -579,7 +592,8 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
 @main.command()
 @click.option("--host", help="Address to listen on (default HR_API_HOST, 127.0.0.1).")
 @click.option("--port", type=int, help="Preferred port (default HR_API_PORT, 8000; a free one if taken).")
-def api(host: str | None, port: int | None) -> None:
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default HR_API_WORKERS, 1).")
+def api(host: str | None, port: int | None, workers: int | None) -> None:
     """Run the query API (and the dashboard under /app/) until interrupted."""
     import uvicorn
 
@@ -587,6 +601,7 @@ def api(host: str | None, port: int | None) -> None:
     from hr_api.main import create_app, resolve_api_database_url
 
     settings = get_settings()
+    workers = workers or settings.api_workers
     host = host or settings.api_host
     if settings.api_auth == "off" and not is_loopback(host):
         raise click.ClickException(
@@ -595,9 +610,18 @@ def api(host: str | None, port: int | None) -> None:
         )
     port = localdb.free_port(port or settings.api_port) if is_loopback(host) else (port or settings.api_port)
     with _clear_errors():
-        app = create_app(settings, database_url=resolve_api_database_url(settings))
-    click.echo(f"hr api on http://{host}:{port} (auth {settings.api_auth})")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+        url = resolve_api_database_url(settings)
+    click.echo(f"hr api on http://{host}:{port} (auth {settings.api_auth}, {workers} worker(s))")
+    if workers == 1:
+        uvicorn.run(create_app(settings, database_url=url), host=host, port=port, log_level="info")
+        return
+    # Each worker imports hr_api.main:app, which reads these: the database found here, and the
+    # folder where the workers add up their request metrics (emptied: old workers' counts go).
+    shared = settings.home / "api-metrics"
+    shutil.rmtree(shared, ignore_errors=True)
+    shared.mkdir(parents=True)
+    os.environ.update(HR_API_DATABASE_URL=url, PROMETHEUS_MULTIPROC_DIR=str(shared))
+    uvicorn.run("hr_api.main:app", host=host, port=port, log_level="info", workers=workers)
 
 
 @main.group("api-keys")

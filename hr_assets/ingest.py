@@ -47,6 +47,8 @@ class PartitionOutcome:
     result: LoadResult | None = None
     error: str | None = None
     checks: dict[str, CheckOutcome] = field(default_factory=dict)
+    # The payload was refused whole and kept in the quarantine table.
+    quarantined_whole: bool = False
 
     @property
     def rows(self) -> int:
@@ -208,7 +210,13 @@ def _write(conn: psycopg.Connection, prepared: _Prepared, payload: PayloadKind) 
                 record=prepared.refused_payload.decode("utf-8", errors="replace").replace("\x00", "\\u0000"),
                 reason=prepared.error or "refused",
             )
-        return PartitionOutcome(prepared.user_id, prepared.day, error=prepared.error, checks=prepared.checks)
+        return PartitionOutcome(
+            prepared.user_id,
+            prepared.day,
+            error=prepared.error,
+            checks=prepared.checks,
+            quarantined_whole=prepared.refused_payload is not None,
+        )
     if isinstance(prepared.parsed, ParsedIntraday):
         result = load_intraday(
             conn,

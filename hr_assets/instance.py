@@ -20,7 +20,12 @@ from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
 from hr_assets.planning import partition_changes
 from hr_assets.resources import DAGSTER_DATABASE, resolve_database_url
 from hr_assets.settings import PROJECT_ROOT, get_settings
+from hr_assets.warehouse.urls import unreadable
 from hr_assets.warehouse.users import User
+
+
+class InstanceError(ValueError):
+    """The instance's environment cannot be set up (a database URL libpq cannot read); the message says why."""
 
 
 def dagster_storage_url() -> str:
@@ -70,7 +75,13 @@ def dagster_env() -> dict[str, str]:
     home = settings.dagster_home or ours
     if home == ours:  # our own instance (also after `eval "$(hr env)"`): keep it on the repo's dagster.yaml
         install_instance_config(home)
-    return instance_env(home, resolve_database_url(), dagster_storage_url())
+    urls = {"HR_DATABASE_URL": resolve_database_url(), "HR_DAGSTER_STORAGE_URL": dagster_storage_url()}
+    for name, url in urls.items():
+        # Refused here, its password masked: Dagster's storage would print a URL it cannot parse whole.
+        problem = unreadable(url)
+        if problem:
+            raise InstanceError(f"{name} is not a PostgreSQL URL: {problem}")
+    return instance_env(home, urls["HR_DATABASE_URL"], urls["HR_DAGSTER_STORAGE_URL"])
 
 
 def sync_partitions(instance: dg.DagsterInstance, active: Iterable[User]) -> tuple[list[str], list[str]]:

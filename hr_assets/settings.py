@@ -57,9 +57,6 @@ class HrSettings(BaseSettings):
         description="First date of the heart-rate assets' partitions (Fitbit's first wrist heart-rate trackers "
         "shipped in 2015). A later date keeps the partition space smaller.",
     )
-    transient_retry_delay_s: float = Field(
-        default=10.0, gt=0, description="First delay before a step that lost its database connection is retried."
-    )
     dagster_event_batch_size: int = Field(
         default=1000,
         ge=0,
@@ -68,6 +65,12 @@ class HrSettings(BaseSettings):
     )
     warehouse_pool_limit: int = Field(
         default=4, description="Concurrent database writers allowed by the 'warehouse' concurrency pool."
+    )
+    retry_delay_seconds: float = Field(
+        default=10,
+        ge=0,
+        description="Wait before a step that met a transient database error runs again (doubled for each of "
+        "the 3 retries, +/- jitter).",
     )
 
     warehouse_mode: Literal["auto", "timescaledb", "postgres"] = Field(
@@ -98,6 +101,14 @@ class HrSettings(BaseSettings):
         default=5000, gt=0, description="Statement timeout of every API query, in milliseconds."
     )
     api_pool_size: int = Field(default=8, gt=0, description="Database connections the API keeps at most.")
+    api_workers: int = Field(
+        default=1, ge=1, description="API worker processes (`hr api`); 2 on a machine with 2 or more cores."
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        validation_alias="PROMETHEUS_MULTIPROC_DIR",
+        description="Where API workers share their request metrics (set by `hr api` when it runs several).",
+    )
     api_metrics_key: SecretStr | None = Field(
         default=None,
         description="A bearer key accepted for /metrics only (Prometheus), besides keys made with --metrics.",

@@ -7,8 +7,9 @@ Decisions per kind of bad input (the README lists them too):
 * inside a good payload, a bad *record* goes to quarantine with the reason and the good
   records around it are kept: a record that is not an object, a missing or non-string
   ``time``, a time that is not ``HH:MM:SS``, a ``value`` that is not an integer, an
-  impossible bpm (outside 1..250), a local time that does not exist (the hour skipped by
-  a spring-forward), and every repeat of a timestamp already seen that day.
+  impossible bpm (outside 1..250), a ``confidence`` that is not a smallint integer, a local
+  time that does not exist (the hour skipped by a spring-forward), and every repeat of a
+  timestamp already seen that day.
 
 Local wall-clock times become UTC with the user's IANA time zone. A time that occurs twice
 (the repeated hour of a fall-back) is resolved by its order in the dataset: before the
@@ -18,6 +19,8 @@ clock goes back it is the first occurrence, after it the second.
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeGuard
@@ -29,6 +32,11 @@ import polars as pl
 # warns on a narrower band; see quality.py.)
 MIN_POSSIBLE_BPM = 1
 MAX_POSSIBLE_BPM = 250
+# A wall-clock time of the day, exactly HH:MM:SS (00:00:00 to 23:59:59, ASCII digits).
+CLOCK = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+_CLOCK_RE = re.compile(CLOCK)
+# The confidence column is a smallint.
+MIN_CONFIDENCE, MAX_CONFIDENCE = -(2**15), 2**15 - 1
 
 INTRADAY_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.String(),
@@ -85,7 +93,9 @@ def _load_json(payload: bytes, where: str) -> Any:
         raise PayloadError(f"{where}: empty payload")
     try:
         return json.loads(payload)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise PayloadError(f"{where}: not valid JSON (nested too deeply to read)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of more than 4300 digits
         raise PayloadError(f"{where}: not valid JSON ({exc})") from exc
 
 
@@ -166,7 +176,7 @@ class _Layout:
 
 
 def _layout(item: str, key: str) -> _Layout:
-    clock = "([0-9]{2}:[0-9]{2}:[0-9]{2})"
+    clock = f"({CLOCK})"
     value = "([1-9][0-9]{0,2})"  # 1..999, no sign, exponent or leading zero; 251..999 are checked after
     confidence = "(0|[1-9][0-9]{0,3})"
     return _Layout(
@@ -286,6 +296,8 @@ def _record_problem(record: Any) -> str | None:
     clock, value = record.get("time"), record.get("value")
     if not isinstance(clock, str):
         return "missing 'time'" if clock is None else f"'time' is not a string: {clock!r}"
+    if not _CLOCK_RE.fullmatch(clock):
+        return f"time {clock!r} is not HH:MM:SS"
     if not _is_int(value):
         return "missing 'value'" if value is None else f"'value' is not an integer: {value!r}"
     if not MIN_POSSIBLE_BPM <= value <= MAX_POSSIBLE_BPM:
@@ -293,6 +305,8 @@ def _record_problem(record: Any) -> str | None:
     confidence = record.get("confidence")
     if confidence is not None and not _is_int(confidence):
         return f"'confidence' is not an integer: {confidence!r}"
+    if confidence is not None and not MIN_CONFIDENCE <= confidence <= MAX_CONFIDENCE:
+        return f"impossible confidence {confidence} (outside {MIN_CONFIDENCE}..{MAX_CONFIDENCE})"
     return None
 
 
@@ -304,7 +318,7 @@ def _to_utc(frame: pl.DataFrame, *, user_id: str, day: date, timezone: str) -> t
     zone(timezone)  # a clear error for an unknown zone before polars raises its own
     if frame.is_empty():  # polars cannot broadcast the day literal over zero rows
         return pl.DataFrame(schema=INTRADAY_SCHEMA), pl.DataFrame(schema={"index": pl.Int64, "reason": pl.String})
-    parsed = frame.with_columns(pl.col("clock").str.to_time("%H:%M:%S", strict=False).alias("clock_time"))
+    parsed = frame.with_columns(pl.col("clock").str.to_time("%H:%M:%S").alias("clock_time"))  # CLOCK, checked
     # The clock goes back only at a fall-back; readings after that point are the second
     # occurrence of the repeated hour.
     seconds = pl.col("clock_time").cast(pl.Int64)
@@ -320,10 +334,8 @@ def _to_utc(frame: pl.DataFrame, *, user_id: str, day: date, timezone: str) -> t
         .dt.convert_time_zone("UTC")
         .dt.cast_time_unit("us")
         .alias("time"),
-        pl.col("clock_time").is_null().alias("bad_clock"),
     )
-    bad_clock = parsed.filter(pl.col("bad_clock"))
-    skipped = parsed.filter(~pl.col("bad_clock") & pl.col("time").is_null())
+    skipped = parsed.filter(pl.col("time").is_null())
     placed = parsed.filter(pl.col("time").is_not_null())
     duplicate = placed.select(~pl.col("time").is_first_distinct()).to_series()  # a repeat of an earlier reading
     duplicates = placed.filter(duplicate)
@@ -343,7 +355,6 @@ def _to_utc(frame: pl.DataFrame, *, user_id: str, day: date, timezone: str) -> t
 
     rejected = pl.concat(
         [
-            refused(bad_clock, pl.format("time {} is not HH:MM:SS", pl.col("clock"))),
             refused(
                 skipped,
                 pl.format(
@@ -407,6 +418,37 @@ def _zone_problem(entry: Any) -> str | None:
         return "missing 'name'"
     for number in ("min", "max", "minutes", "caloriesOut"):
         found = entry.get(number)
-        if found is not None and (isinstance(found, bool) or not isinstance(found, int | float) or found < 0):
+        is_number = isinstance(found, int | float) and not isinstance(found, bool)
+        if found is not None and not (is_number and math.isfinite(found) and found >= 0):
             return f"'{number}' is not a non-negative number: {found!r}"
+    if not _jsonb_storable(entry):
+        return "holds what PostgreSQL's jsonb cannot store (NaN, Infinity, a NUL character or a lone surrogate)"
     return None
+
+
+def _jsonb_storable(value: Any) -> bool:
+    """Whether jsonb can hold ``value``: no NaN or Infinity, no text (keys too) with NUL or a lone surrogate."""
+    pending = [value]
+    while pending:  # a stack, not recursion: a zone may be nested as deeply as json.loads allowed
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
+        elif not _storable_scalar(item):
+            return False
+    return True
+
+
+def _storable_scalar(item: Any) -> bool:
+    if isinstance(item, float):
+        return math.isfinite(item)
+    return not isinstance(item, str) or ("\x00" not in item and _encodable(item))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

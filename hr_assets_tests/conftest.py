@@ -20,6 +20,23 @@ from hr_assets import localdb
 from hr_assets.warehouse.migrations import migrate
 
 TEMPLATE = "hr_template"
+# `hr dagster ...` arguments that materialise the heart-rate group, as the README's recipes do.
+MATERIALIZE_HEART_RATE = [
+    "dagster",
+    "asset",
+    "materialize",
+    "-m",
+    "hr_assets.definitions",
+    "--select",
+    "group:heart_rate",
+]
+# Backends waiting for a two-key advisory lock (pg_locks shows each int4 key as an unsigned oid).
+ADVISORY_WAITERS = """
+SELECT pid FROM pg_locks
+WHERE locktype = 'advisory' AND NOT granted AND objsubid = 2
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND classid = %(key1)s::int::bit(32)::bigint::oid AND objid = %(key2)s::int::bit(32)::bigint::oid
+"""
 _counter = itertools.count()
 
 
@@ -39,7 +56,11 @@ def _environment_restored() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localdb.LocalServer]:
     root = tmp_path_factory.mktemp("postgres")
-    server = localdb.ensure_running(root)
+    try:
+        server = localdb.ensure_running(root)
+    except localdb.LocalDatabaseError as exc:
+        # Every test of the warehouse needs it: one message saying what to do, not an error per test.
+        pytest.exit(f"the tests' PostgreSQL server cannot start: {exc}")
     try:
         yield server
     finally:
@@ -99,3 +120,12 @@ def hr_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Ite
     get_settings.cache_clear()
     yield tmp_path / "hr"
     get_settings.cache_clear()
+
+
+def advisory_waiters(conn: psycopg.Connection, key1: int | str, key2: int | str) -> list[int]:
+    """The backends waiting for the advisory lock (key1, key2); a text key is hashed as the project's SQL does."""
+    keys = [
+        conn.execute("SELECT hashtext(%s)", (key,)).fetchone()[0] if isinstance(key, str) else key
+        for key in (key1, key2)
+    ]
+    return [pid for (pid,) in conn.execute(ADVISORY_WAITERS, {"key1": keys[0], "key2": keys[1]}).fetchall()]

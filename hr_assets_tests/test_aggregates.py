@@ -2,15 +2,19 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 import psycopg
 import pytest
 
 from hr_assets.transform import local_day_window, parse_intraday
+from hr_assets.warehouse import aggregates
 from hr_assets.warehouse.aggregates import LEVELS, align, merge_windows, refresh
-from hr_assets.warehouse.db import Warehouse, WarehouseError
+from hr_assets.warehouse.db import Warehouse, WarehouseError, query
 from hr_assets.warehouse.loads import load_intraday
+from hr_assets_tests.conftest import advisory_waiters
 from hr_assets_tests.payloads import intraday
 
 USERS = {"east": "Asia/Kolkata", "west": "America/New_York", "mid": "Europe/Berlin"}
@@ -146,8 +150,16 @@ def test_concurrent_refreshes_of_overlapping_windows_agree(conn: psycopg.Connect
     assert [r for r in daily if r[0] == "west"] == [r for r in expected if r[1] in touched]
 
 
+def _wait_until_blocked(conn: psycopg.Connection, relation: str, user_id: str) -> None:
+    for _ in range(3000):  # 60 s
+        if len(advisory_waiters(conn, relation, user_id)) == 1:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no rollup of {user_id} waited for its lock")
+
+
 def test_a_failing_rollup_stops_the_other_workers_after_their_current_window(
-    db_url: str, conn: psycopg.Connection
+    db_url: str, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     conn.execute(
         "INSERT INTO users (id, display_name, timezone, start_date) "
@@ -161,17 +173,45 @@ def test_a_failing_rollup_stops_the_other_workers_after_their_current_window(
     conn.commit()
     start = datetime(2025, 6, 1, tzinfo=UTC)
     ten_minutes = timedelta(minutes=10)
-    # "bad" fails at once on one worker; "good" has three separate windows on the other.
+    # "bad" fails on one worker; "good" has three separate windows on the other.
     windows = [("bad", start, start + ten_minutes)] + [
         ("good", start + timedelta(hours=h), start + timedelta(hours=h) + ten_minutes) for h in range(3)
     ]
-    with psycopg.connect(db_url) as holder:
-        # Hold "good"'s rollup lock for a second, so its first window is still running when "bad" fails.
-        holder.execute("SELECT pg_advisory_xact_lock(hashtext('activities_heart_intraday_1m'), hashtext('good'))")
-        release = threading.Timer(1.0, holder.rollback)
-        release.start()
+    relation = LEVELS["1m"].relation
+    stop_raised = threading.Event()
+
+    class StopFlag(threading.Event):
+        """The refresh's stop flag, telling the test when the refresh raised it."""
+
+        def set(self) -> None:
+            super().set()
+            stop_raised.set()
+
+    monkeypatch.setattr(aggregates, "threading", SimpleNamespace(Event=StopFlag))
+    errors: list[BaseException] = []
+
+    def hold_then_release(bad: psycopg.Connection, good: psycopg.Connection) -> None:
+        """Order the workers: good inside its first window, then bad fails, then good goes on."""
+        try:
+            with psycopg.connect(db_url, autocommit=True) as watcher:
+                _wait_until_blocked(watcher, relation, "good")
+                _wait_until_blocked(watcher, relation, "bad")
+            bad.rollback()  # bad's rollup runs, and fails
+            assert stop_raised.wait(60), "the refresh never raised its stop flag"
+            good.rollback()  # good's first window completes; it must not start another
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+            bad.rollback()
+            good.rollback()
+
+    with psycopg.connect(db_url) as hold_bad, psycopg.connect(db_url) as hold_good:
+        for holder, user_id in ((hold_bad, "bad"), (hold_good, "good")):
+            holder.execute(query("rollup_lock"), {"relation": relation, "user_id": user_id})
+        releaser = threading.Thread(target=hold_then_release, args=(hold_bad, hold_good))
+        releaser.start()
         with pytest.raises(WarehouseError, match="CheckViolation"):
             refresh(Warehouse(db_url), LEVELS["1m"], windows)
-        release.join()
+        releaser.join()
+    assert errors == []
     rows = conn.execute("SELECT min(bucket), count(*) FROM activities_heart_intraday_1m WHERE user_id = 'good'")
     assert rows.fetchone() == (start, 10)  # the first window only

@@ -26,6 +26,7 @@ from hr_assets.sources import SOURCES, DayPayloads, PayloadKind, SourceRegistry,
 from hr_assets.user_day import UserDay
 from hr_assets.warehouse.db import Warehouse
 from hr_assets.warehouse.users import NewUser, add_user, users_by_id
+from hr_assets_tests.conftest import MATERIALIZE_HEART_RATE
 from hr_assets_tests.payloads import every, intraday, summary
 
 CHECKSUM = """
@@ -152,6 +153,8 @@ def test_unregistered_user_fails_clearly_and_writes_nothing(
     # The summary waits for the intraday readings it is checked against, so it never starts.
     assert set(failures) == {"activities_heart_intraday"}
     assert "no user 'ghost' in the registry" in failures["activities_heart_intraday"]
+    # Nothing else was loaded and nothing was quarantined: the message does not say so.
+    assert "1 of 1 intraday partition(s) could not be loaded:" in failures["activities_heart_intraday"]
     assert conn.execute("SELECT count(*) FROM activities_heart_intraday").fetchone() == (0,)
 
 
@@ -187,6 +190,7 @@ def test_malformed_payload_fails_clearly_writes_nothing_and_is_quarantined(
     [failure] = [e for e in result.all_events if e.is_step_failure]
     message = str(failure.step_failure_data.error)
     assert "heart_rate-broken.json" in message and "not valid JSON" in message
+    assert "could not be loaded (refused payloads are in the quarantine table):" in message
     assert conn.execute("SELECT count(*) FROM activities_heart_intraday").fetchone() == (0,)
     quarantined = conn.execute("SELECT payload, source, left(record, 30), reason FROM quarantine").fetchone()
     assert quarantined is not None
@@ -206,20 +210,7 @@ def test_cli_setup_then_dagster_asset_materialize_partition_range(
     setup = _hr(["setup"], env)
     assert setup.returncode == 0, setup.stderr
     assert "registered default users: user1, user2" in setup.stdout
-    materialize = _hr(
-        [
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "hr_assets.definitions",
-            "--select",
-            "group:heart_rate",
-            "--partition-range",
-            "2025-06-01|user1...2025-06-03|user2",
-        ],
-        env,
-    )
+    materialize = _hr([*MATERIALIZE_HEART_RATE, "--partition-range", "2025-06-01|user1...2025-06-03|user2"], env)
     assert materialize.returncode == 0, materialize.stderr[-3000:]
     rows = conn.execute("SELECT user_id, count(*) FROM activities_heart_summary GROUP BY 1 ORDER BY 1").fetchall()
     assert rows == [("user1", 3), ("user2", 3)]

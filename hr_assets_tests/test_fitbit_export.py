@@ -431,6 +431,26 @@ def test_unreadable_csv_rows_are_passed_through_with_their_line(tmp_path: Path) 
     ]
 
 
+def test_a_timestamp_that_is_not_ascii_is_passed_on_unplaced(tmp_path: Path) -> None:
+    # Found by hypothesis: a lone surrogate as dateTime crashed fetch_day (polars cannot hold it).
+    (tmp_path / LEGACY_DIR).mkdir(parents=True)
+    records = [{"dateTime": "\ud800", "value": {"bpm": 60}}, {"dateTime": "06/10/24 08:00:00", "value": {"bpm": 61}}]
+    (tmp_path / LEGACY_DIR / "heart_rate-2024-06-10.json").write_text(json.dumps(records))
+    rows = dataset(FitbitExportSource(), user(tmp_path, "UTC"), date(2024, 6, 10))
+    name = (LEGACY_DIR / "heart_rate-2024-06-10.json").as_posix()
+    assert rows == [{"time": "08:00:00", "value": 61}, {"time": "\ud800", "value": 60, "raw": f"{name}[0]"}]
+
+
+def test_a_bpm_of_thousands_of_digits_is_passed_on_as_text(tmp_path: Path) -> None:
+    # int() refuses more than 4300 digits: the ValueError escaped fetch_day.
+    (tmp_path / CSV_DIR).mkdir(parents=True)
+    digits = "9" * 5000
+    (tmp_path / CSV_DIR / "heart_rate_2024-06-10.csv").write_text(f"{CSV_HEADER}\n2024-06-10T08:00:00Z,{digits},W\n")
+    rows = dataset(FitbitExportSource(), user(tmp_path, "UTC"), date(2024, 6, 10))
+    name = (CSV_DIR / "heart_rate_2024-06-10.csv").as_posix()
+    assert rows == [{"time": "08:00:00", "value": digits, "raw": f"{name}:2"}]
+
+
 def test_unplaceable_reading_appears_on_exactly_one_day(tmp_path: Path) -> None:
     (tmp_path / LEGACY_DIR).mkdir(parents=True)
     records = [
@@ -462,6 +482,22 @@ def test_unplaceable_reading_appears_on_exactly_one_day(tmp_path: Path) -> None:
         {"time": None, "value": ["not", "a", "record"], "raw": f"{name}[5]"},
     ]
     assert dataset(source, profile, date(2024, 6, 11)) == []
+
+
+def test_text_that_utf8_cannot_carry_is_passed_on_escaped(tmp_path: Path) -> None:
+    # A lone surrogate (valid JSON, "\\ud800") made the payload's encoding raise UnicodeEncodeError.
+    (tmp_path / LEGACY_DIR).mkdir(parents=True)
+    records = [
+        {"dateTime": "06/10/24 08:00:00", "value": {"bpm": "\ud800"}},
+        {"dateTime": "06/10/24 08:00:01", "value": {"bpm": 61, "confidence": "é"}},
+    ]
+    (tmp_path / LEGACY_DIR / "heart_rate-2024-06-10.json").write_text(json.dumps(records))
+    payload = FitbitExportSource().fetch_day(user(tmp_path, "UTC"), date(2024, 6, 10)).intraday
+    name = (LEGACY_DIR / "heart_rate-2024-06-10.json").as_posix()
+    assert json.loads(payload)["activities-heart-intraday"]["dataset"] == [
+        {"time": "08:00:00", "value": "\ud800", "raw": f"{name}[0]"},
+        {"time": "08:00:01", "value": 61, "confidence": "é", "raw": f"{name}[1]"},
+    ]
 
 
 def test_time_only_stamp_is_not_passed_as_a_valid_time(tmp_path: Path) -> None:

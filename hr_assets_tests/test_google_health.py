@@ -145,7 +145,7 @@ def test_unreadable_points_reach_the_loaders_quarantine_with_their_reason() -> N
             "record 1: 'value' is not an integer: '64.5'",
             "record 2: impossible bpm 300 (outside 1..250)",
             "record 3: missing 'value'",
-            "record 4: time yesterday is not HH:MM:SS",
+            "record 4: time 'yesterday' is not HH:MM:SS",
             "record 5: missing 'time'",
             "record 6: missing 'time'",
         ]

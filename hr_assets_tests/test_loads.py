@@ -208,3 +208,25 @@ def test_a_load_that_grows_the_table_by_more_than_a_tenth_analyzes_it(conn: psyc
     assert not loads.analyze_after_bulk_load(conn, hourly.rows_inserted)
     assert not loads.analyze_after_bulk_load(conn, 0)
     assert estimated_rows() == 8640
+
+
+def test_a_reload_merges_by_hash_joins_even_before_the_table_was_ever_analyzed(conn: psycopg.Connection) -> None:
+    # A first run that fails before its ANALYZE leaves the table without statistics; the re-run's
+    # merge then planned nested loops, quadratic in the day's readings (8 s instead of 0.03 s a day).
+    for n in range(3):
+        _load(conn, every(7), day=date(2025, 6, 1 + n))
+    never_analyzed = conn.execute("SELECT reltuples < 0 FROM pg_class WHERE relname = 'activities_heart_intraday'")
+    assert never_analyzed.fetchone() == (True,)
+    # The server explains every statement of this session to it, as notices.
+    notices: list[str] = []
+    conn.add_notice_handler(lambda notice: notices.append(notice.message_primary or ""))
+    conn.execute("LOAD 'auto_explain'")
+    conn.execute("SET auto_explain.log_min_duration = 0")
+    conn.execute("SET auto_explain.log_level = notice")
+
+    result = _load(conn, every(7), day=DAY)  # the re-load
+
+    assert result.rows_inserted == 0 and result.rows_unchanged == result.rows_written
+    merges = [plan for plan in notices if "intraday_stage" in plan and "on activities_heart_intraday" in plan]
+    assert len(merges) == 2  # changed rows, new rows; no stale rows to delete
+    assert all("Hash" in plan and "Nested Loop" not in plan for plan in merges), merges

@@ -9,6 +9,7 @@ from hr_assets.transform import PayloadError, local_day_window, parse_intraday, 
 from hr_assets_tests.payloads import every, intraday, summary
 
 DAY = date(2025, 6, 1)
+UNSTORABLE = "holds what PostgreSQL's jsonb cannot store (NaN, Infinity, a NUL character or a lone surrogate)"
 
 
 def _utc(text: str) -> datetime:
@@ -111,8 +112,16 @@ def test_spring_forward_nonexistent_times_are_quarantined(zone: str, day: date, 
         ({"time": 36000, "value": 64}, "'time' is not a string"),
         ({"time": "10:00", "value": 64}, "is not HH:MM:SS"),
         ({"time": "24:00:00", "value": 64}, "is not HH:MM:SS"),
+        # Not exactly HH:MM:SS: polars would read these as 01:02:03, 10:00:00 and 10:01:00.
+        ({"time": "1:2:3", "value": 64}, "time '1:2:3' is not HH:MM:SS"),
+        ({"time": " 10:00:00", "value": 64}, "time ' 10:00:00' is not HH:MM:SS"),
+        ({"time": "10:00:60", "value": 64}, "time '10:00:60' is not HH:MM:SS"),
+        ({"time": "\ud800", "value": 64}, "time '\\ud800' is not HH:MM:SS"),  # a lone surrogate polars cannot hold
         ("10:00:00 64", "not an object"),
         ({"time": "10:00:00", "value": 64, "confidence": "high"}, "'confidence' is not an integer"),
+        # Beyond the smallint column: 40000 crashed the cast, 10**20 became NULL without a word.
+        ({"time": "10:00:00", "value": 64, "confidence": 40000}, "impossible confidence 40000"),
+        ({"time": "10:00:00", "value": 64, "confidence": 10**20}, f"impossible confidence {10**20}"),
     ],
 )
 def test_bad_records_are_quarantined_and_good_ones_kept(record: object, reason: str) -> None:
@@ -149,6 +158,9 @@ def test_out_of_order_readings_are_sorted() -> None:
         (b"", "empty payload"),
         (b"   \n", "empty payload"),
         (b"{not json", "not valid JSON"),
+        # These made json.loads raise RecursionError and a plain ValueError, which crashed the parser.
+        (b"[" * 100_000, r"not valid JSON \(nested too deeply to read\)"),
+        (b'{"activities-heart-intraday": {"dataset": [], "n": ' + b"9" * 5000 + b"}}", "Exceeds the limit"),
         (b"[]", "missing object 'activities-heart-intraday'"),
         (b'{"activities-heart-intraday": {"datasett": []}}', "dataset' must be a list"),
         (b'{"activities-heart-intraday": []}', "missing object 'activities-heart-intraday'"),
@@ -187,6 +199,34 @@ def test_summary_without_optional_fields() -> None:
     assert parsed.resting_heart_rate is None and parsed.heart_rate_zones == [{"name": "Peak"}]
 
 
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity"])
+def test_summary_zone_numbers_that_json_cannot_store_are_quarantined(number: bytes) -> None:
+    # json.loads reads NaN and Infinity; the zone was kept, and its load failed (JSONB holds neither).
+    payload = b'{"activities-heart": [{"dateTime": "2025-06-01", "value": {"heartRateZones": [{"name": "Peak", '
+    parsed = parse_summary(payload + b'"minutes": ' + number + b"}]}}]}", user_id="u", day=DAY)
+    assert parsed.heart_rate_zones == []
+    [reason] = parsed.quarantined["reason"].to_list()
+    assert reason.startswith("heartRateZones[0]: 'minutes' is not a non-negative number")
+
+
+@pytest.mark.parametrize("text", ["Peak\x00", "\ud800", "\x00"])
+def test_summary_zone_text_that_jsonb_cannot_store_is_quarantined(text: str) -> None:
+    # PostgreSQL's jsonb refuses NUL and lone surrogates: the zone was kept, and the whole summary's load failed.
+    zones = [{"name": "Fat Burn", "minutes": 10}, {"name": text, "minutes": 5}, {"name": "Cardio", text: 1}]
+    parsed = parse_summary(summary(DAY, zones=zones), user_id="u", day=DAY)
+    assert parsed.heart_rate_zones == [{"name": "Fat Burn", "minutes": 10}]
+    assert parsed.quarantined["reason"].to_list() == [f"heartRateZones[{i}]: {UNSTORABLE}" for i in (1, 2)]
+
+
+def test_summary_zone_holding_nan_under_any_key_is_quarantined() -> None:
+    # Found by hypothesis: NaN under a key the parser does not know passed, and failed the load.
+    payload = b'{"activities-heart": [{"dateTime": "2025-06-01", "value": {"customHeartRateZones": '
+    payload += b'[{"name": "Z", "minutes": 1, "calories": NaN}, {"name": "Y", "extra": [-Infinity]}]}}]}'
+    parsed = parse_summary(payload, user_id="u", day=DAY)
+    assert parsed.custom_heart_rate_zones == []
+    assert parsed.quarantined["reason"].to_list() == [f"customHeartRateZones[{i}]: {UNSTORABLE}" for i in (0, 1)]
+
+
 def test_summary_bad_parts_are_quarantined() -> None:
     zones = [
         {"name": "Fat Burn", "min": 94, "max": 131, "minutes": 10},
@@ -207,6 +247,7 @@ def test_summary_bad_parts_are_quarantined() -> None:
     [
         (b"", "empty payload"),
         (b"{}", "missing list 'activities-heart'"),
+        (b'{"activities-heart": ' + b"[" * 100_000, "nested too deeply"),
         (b'{"activities-heart": [{"dateTime": "2025-06-01", "value": 5}]}', "must be an object"),
     ],
 )

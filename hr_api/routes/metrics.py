@@ -26,4 +26,4 @@ def metrics(caller: Caller, state: State) -> Response:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, detail="this key may not read /metrics (hr api-keys create --metrics)"
         )
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(state.metrics.scrape_registry), media_type=CONTENT_TYPE_LATEST)

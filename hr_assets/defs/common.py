@@ -17,7 +17,7 @@ WAREHOUSE_POOL = "warehouse"
 # exponential backoff; data errors raise a Failure that is never retried.
 TRANSIENT_RETRY = dg.RetryPolicy(
     max_retries=3,
-    delay=get_settings().transient_retry_delay_s,
+    delay=get_settings().retry_delay_seconds,
     backoff=dg.Backoff.EXPONENTIAL,
     jitter=dg.Jitter.PLUS_MINUS,
 )

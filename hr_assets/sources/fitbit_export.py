@@ -51,7 +51,8 @@ Bad input: nothing is dropped or repaired silently
 
   - bpm not an integer (``"abc"``, empty, ``64.5``, a JSON string): ``value`` is what the file holds
     (CSV: the cell text; missing: null). Integral numbers written as decimals (``65.0``, the way
-    Takeout writes them) are the same number and become ``65``, without ``raw``.
+    Takeout writes them) are the same number and become ``65``, without ``raw`` (written with more
+    than 4300 digits, which Python does not convert, they stay text, with ``raw``).
   - confidence present but not an integer: kept as found, with ``raw``.
   - timestamp that does not parse, a JSON record not shaped ``{"dateTime": ..., "value": {...}}``, or a
     reading dated outside its file's day (so no other day would read it): the reading cannot be
@@ -69,6 +70,7 @@ Bad input: nothing is dropped or repaired silently
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -450,7 +452,8 @@ def _read_legacy_json(root: Path, relative: Path, readings: _Readings) -> None:
         body = record.get("value") if isinstance(record, dict) else None
         stamp = record.get("dateTime") if isinstance(record, dict) else None
         if isinstance(body, dict):
-            parseable = stamp if isinstance(stamp, str) else None
+            # A timestamp is ASCII; anything else cannot parse (and polars cannot hold a lone surrogate).
+            parseable = stamp if isinstance(stamp, str) and stamp.isascii() else None
             bpm, confidence = _integral(body.get("bpm")), _integral(body.get("confidence", _ABSENT))
             readings.add(ref, stamp, parseable, bpm, confidence)
         else:
@@ -480,7 +483,9 @@ def _read_csv(root: Path, relative: Path, readings: _Readings) -> None:
     for line, stamp, bpm in frame.select("line", CSV_TIMESTAMP, CSV_BPM).iter_rows():
         value: Any = bpm
         if bpm is not None and _INTEGRAL_TEXT.fullmatch(bpm):
-            value = int(bpm.split(".")[0])
+            # More digits than Python converts (4300) is no heart rate: kept as the text it is.
+            with contextlib.suppress(ValueError):
+                value = int(bpm.split(".")[0])
         readings.add(f"{name}:{line}", stamp, stamp, value, _ABSENT)
 
 
@@ -562,4 +567,6 @@ def _zones(index: ExportIndex, day: date) -> tuple[list[dict[str, Any]], list[di
 
 
 def _encode(payload: Mapping[str, Any]) -> bytes:
-    return json.dumps(payload, separators=_JSON_SEPARATORS, ensure_ascii=False, allow_nan=False).encode()
+    # ASCII, escapes included: a lone surrogate read from a file must reach the loader (which
+    # quarantines its record), and UTF-8 cannot carry it.
+    return json.dumps(payload, separators=_JSON_SEPARATORS, allow_nan=False).encode()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -19,9 +21,9 @@ import psycopg
 import psycopg.errors
 import psycopg_pool
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
 from hr_assets.settings import SQL_DIR, get_settings
+from hr_assets.warehouse.urls import redact, unreadable
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +36,29 @@ class Mode(enum.StrEnum):
 
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
-    """A connection whose session time zone is UTC, so that SQL date/time functions mean UTC."""
-    conn = psycopg.connect(readable_url(url), autocommit=autocommit, options="-c timezone=UTC")
-    return conn
+    """A connection whose session time zone is UTC, so that SQL date/time functions mean UTC.
+
+    A failure to connect is raised without the URL's password (libpq repeats a URL it cannot parse).
+    """
+    try:
+        return psycopg.connect(url, autocommit=autocommit, options="-c timezone=UTC")
+    except psycopg.Error as exc:
+        failure = exc
+    message = redact(str(failure), url)
+    if message == str(failure):
+        raise failure
+    raise type(failure)(message)  # raised here, outside the except: the original is not its context
 
 
 def readable_url(url: str) -> str:
-    """``url``, once the driver can read it; else :class:`WarehouseError` without the driver's message, which
-    quotes the part it could not read (often the password)."""
-    try:
-        conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
+    """``url``, once the driver can read it; else :class:`WarehouseError` saying why, the password masked (a pool
+    would otherwise log libpq's message, which quotes the part it could not read, at every attempt)."""
+    problem = unreadable(url)
+    if problem is not None:
         raise WarehouseError(
-            "the database URL cannot be read: percent-encode the special characters of its parts, the password's "
-            "above all (%20 for a space, %25 for %, %40 for @)"
-        ) from None
+            f"the database URL cannot be read ({problem}): percent-encode the special characters of its parts, the "
+            "password's above all (%20 for a space, %25 for %, %40 for @)"
+        )
     return url
 
 
@@ -150,8 +160,9 @@ class WarehouseUnavailable(WarehouseError):
     """The database cannot be reached or did not answer in time: worth trying again later."""
 
 
-class WarehouseTimeout(WarehouseUnavailable):
-    """A statement ran into its statement timeout."""
+class WarehouseTimeout(WarehouseError):
+    """A statement ran into its statement timeout: final for a load (the same work would time out
+    again), while the query API answers it as unavailable."""
 
 
 @contextmanager
@@ -166,7 +177,7 @@ def translated_errors() -> Iterator[None]:
     except psycopg_pool.PoolTimeout as exc:
         raise WarehouseUnavailable(f"no database connection available: {exc}") from exc
     except psycopg.errors.QueryCanceled as exc:
-        raise WarehouseTimeout(f"statement timed out: {exc}") from exc
+        raise WarehouseTimeout(f"{type(exc).__name__}: {exc}") from exc
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
         # A database not (or not yet fully) migrated: `hr setup` (or a migration still running) fixes it.
         raise SchemaError(f"the warehouse schema is missing or behind ({exc}): run `hr setup`") from exc
@@ -176,12 +187,17 @@ def translated_errors() -> Iterator[None]:
         raise WarehouseError(f"{type(exc).__name__}: {exc}") from exc
 
 
+# A pooled connection idle for longer than this is checked (one round trip) before it is handed out.
+RECHECK_IDLE_SECONDS = 1.0
+
+
 class ConnectionPool:
     """A pool of warehouse connections (UTC sessions, autocommit), errors translated at the boundary.
 
     Opened without waiting for the server: a process may start before its database, and the
-    pool connects once the server answers. Each connection is checked before it is handed out,
-    so one the server dropped (a restart) is replaced instead of failing a request.
+    pool connects once the server answers. A connection that has been idle is checked before it
+    is handed out, so one the server dropped (a restart) is replaced instead of failing a request;
+    under load, connections go straight back to work.
     """
 
     def __init__(
@@ -209,9 +225,20 @@ class ConnectionPool:
             # Give up a failing connection attempt soon: the next request then tries again at once,
             # instead of waiting out a back-off that doubles up to minutes after the server is back.
             reconnect_timeout=wait_seconds,
-            check=psycopg_pool.ConnectionPool.check_connection,
+            check=self._check_if_idle,
+            reset=self._note_returned,
             kwargs={"autocommit": True, "options": " ".join(options), "application_name": name},
         )
+        self._returned: weakref.WeakKeyDictionary[psycopg.Connection, float] = weakref.WeakKeyDictionary()
+
+    def _note_returned(self, conn: psycopg.Connection) -> None:
+        self._returned[conn] = time.monotonic()
+
+    def _check_if_idle(self, conn: psycopg.Connection) -> None:
+        # A connection handed back moments ago is alive; one that sat idle (the server may have
+        # restarted meanwhile) is checked with a round trip before it is handed out.
+        if time.monotonic() - self._returned.get(conn, 0.0) > RECHECK_IDLE_SECONDS:
+            psycopg_pool.ConnectionPool.check_connection(conn)
 
     def open(self) -> None:
         self._pool.open(wait=False)

@@ -147,6 +147,7 @@ def load_intraday(
             inserted, updated, deleted = written, 0, 0
         else:
             conn.execute(query("intraday_stage_create"))
+            conn.execute(query("intraday_merge_plan"))
             copy_rows(conn, "intraday_stage", data)
             changed = conn.execute(query("intraday_update_changed"), window).rowcount
             unmatched = conn.execute(query("intraday_insert_new"), window).rowcount

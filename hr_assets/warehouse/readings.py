@@ -18,6 +18,7 @@ from psycopg import sql
 from hr_assets.warehouse.aggregates import LEVELS as AGGREGATE_LEVELS
 from hr_assets.warehouse.aggregates import RAW
 from hr_assets.warehouse.db import query
+from hr_assets.warehouse.status import coverage
 
 DAILY_VIEW = "activities_heart_daily"
 
@@ -173,9 +174,8 @@ class SummaryDay:
 
     @property
     def coverage(self) -> float | None:
-        if self.covered_seconds is None or not self.day_seconds:
-            return None
-        return round(self.covered_seconds / self.day_seconds, 4)
+        share = coverage(self.covered_seconds, self.day_seconds)
+        return None if share is None else round(share, 4)
 
 
 def summary_days(conn: psycopg.Connection, user_id: str, start_date: date, end_date: date) -> list[SummaryDay]:

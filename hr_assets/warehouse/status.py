@@ -26,9 +26,14 @@ class PartitionLoad:
 
     @property
     def coverage(self) -> float | None:
-        if self.covered_seconds is None or not self.day_seconds:
-            return None
-        return self.covered_seconds / self.day_seconds
+        return coverage(self.covered_seconds, self.day_seconds)
+
+
+def coverage(covered_seconds: int | None, day_seconds: int | None) -> float | None:
+    """The share of a day with readings, from its load record; None when the record has no figures."""
+    if covered_seconds is None or not day_seconds:
+        return None
+    return covered_seconds / day_seconds
 
 
 def partition_loads(

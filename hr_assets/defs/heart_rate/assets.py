@@ -124,10 +124,14 @@ def _raise_on_failures(report: IngestReport) -> None:
         return
     listed = "\n".join(f"- {f.partition.key}: {f.error}" for f in failures[:MAX_LISTED_FAILURES])
     more = len(failures) - MAX_LISTED_FAILURES
+    notes = ["the others were loaded"] if report.loaded else []
+    if any(f.quarantined_whole for f in failures):
+        notes.append("refused payloads are in the quarantine table")
     raise dg.Failure(
         description=(
-            f"{len(failures)} of {len(report.outcomes)} {report.payload} partition(s) could not be loaded "
-            f"(the others were loaded; refused payloads are in the quarantine table):\n{listed}"
+            f"{len(failures)} of {len(report.outcomes)} {report.payload} partition(s) could not be loaded"
+            + (f" ({'; '.join(notes)})" if notes else "")
+            + f":\n{listed}"
             + (f"\n... and {more} more" if more > 0 else "")
         ),
         metadata={**report.totals(), "failed_partitions": len(failures)},
