@@ -839,3 +839,11 @@ def test_without_an_oauth_client_connect_says_what_to_set(
     get_settings.cache_clear()
     refused = CliRunner().invoke(main, ["users", "connect", "alice", "--no-browser"])
     assert refused.exit_code != 0 and "HR_GOOGLE_CLIENT_ID and HR_GOOGLE_CLIENT_SECRET are not set" in refused.output
+
+
+def test_a_time_with_anything_after_it_is_not_a_time() -> None:
+    from hr_assets.sources.google_health import _instant
+
+    assert _instant("2026-06-01T10:00:00Z") == datetime(2026, 6, 1, 10, tzinfo=UTC)
+    for text in ("2026-06-01T10:00:00Z\n", "2026-06-01T10:00:00Z ", " 2026-06-01T10:00:00Z"):
+        assert _instant(text) is None, repr(text)

@@ -108,9 +108,9 @@ MAX_PAGES = 1_000
 ZONE_NAMES = {"LIGHT": "Light", "MODERATE": "Moderate", "VIGOROUS": "Vigorous", "PEAK": "Peak"}
 BELOW_ZONES = "Out of Range"
 # Shaped like a wall-clock time: unparseable raw text of this shape must not pose as a valid time.
-_WALL_CLOCK = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
+_WALL_CLOCK = re.compile(r"\A\d{1,2}:\d{2}(:\d{2})?\Z")
 # RFC 3339 as Google writes it; the fraction (up to nanoseconds) is cut to whole seconds.
-_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+_RFC3339 = re.compile(r"\A(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})\Z")
 _COMPACT = (",", ":")
 
 
