@@ -241,6 +241,20 @@ def test_a_watch_reads_the_same_heart_as_dense_mode() -> None:
     assert all(dense_v[s] == v for s, v in sparse.items())
 
 
+def test_a_power_saving_watch_keeps_the_first_reading_of_each_interval() -> None:
+    day = date(2025, 6, 1)
+    every_second = dict(zip(*seconds_and_values(simulate_day(4, day, NEW_YORK).intraday), strict=True))
+    user = UserProfile(user_id="u1", timezone=NEW_YORK, seed=4, source_config={"interval_seconds": 600})
+    seconds, values = seconds_and_values(SimulatorSource().fetch_day(user, day).intraday)
+    # The first reading the ordinary watch took in each 10-minute window, with its value.
+    first_per_window: dict[int, int] = {}
+    for second in sorted(every_second):
+        first_per_window.setdefault(second // 600, second)
+    assert seconds.tolist() == sorted(first_per_window.values())
+    assert values.tolist() == [every_second[s] for s in seconds.tolist()]
+    assert 0 < len(seconds) <= 144
+
+
 # --- Daylight saving time ---------------------------------------------------------------------
 
 DST_DAYS = [
@@ -478,6 +492,9 @@ def test_asking_for_one_payload_gives_the_same_bytes_and_leaves_the_other_empty(
     [
         (UserProfile(user_id="u1", timezone=BERLIN, seed=None), "no seed"),
         (UserProfile(user_id="u1", timezone=BERLIN, seed=1, source_config={"dense": "yes"}), "dense"),
+        (UserProfile(user_id="u1", timezone=BERLIN, seed=1, source_config={"interval_seconds": 0}), "interval_seconds"),
+        (UserProfile(user_id="u1", timezone=BERLIN, seed=1, source_config={"interval_seconds": "600"}), "'600'"),
+        (UserProfile(user_id="u1", timezone=BERLIN, seed=1, source_config={"interval_seconds": True}), "True"),
         (UserProfile(user_id="u1", timezone="Mars/Olympus_Mons", seed=1), "Mars"),
         (UserProfile(user_id="u1", timezone=BERLIN, seed=2**64), "seed"),
     ],

@@ -613,14 +613,22 @@ def _intraday_json(sod: IntArray, bpm: IntArray) -> bytes:
 
 
 def simulate_day(
-    seed: int, day: date, timezone: str, *, dense: bool = False, only: PayloadKind | None = None
+    seed: int,
+    day: date,
+    timezone: str,
+    *,
+    dense: bool = False,
+    interval_seconds: int | None = None,
+    only: PayloadKind | None = None,
 ) -> DayPayloads:
     """The Fitbit intraday and summary payloads of user ``seed`` for local ``day`` in ``timezone``.
 
     Pure and deterministic: the same arguments give byte-identical payloads. The day runs from
     local midnight to the next local midnight (23, 24 or 25 hours); intraday times are local
     wall-clock times in the order the readings were taken. ``dense=True`` gives one reading per
-    second of the day and no off-wrist gaps. Raises ``ValueError`` for a seed outside the bigint
+    second of the day and no off-wrist gaps. ``interval_seconds=N`` keeps at most the first reading
+    of each N seconds of the day (a watch in power-saving mode; the scale benchmark). Raises
+    ``ValueError`` for a seed outside the bigint
     range and ``zoneinfo.ZoneInfoNotFoundError`` for an unknown timezone. ``only`` leaves the
     other payload empty; the one it names is the same bytes as without it (rendering the
     intraday JSON is most of a dense day's cost, and a summary does not need it).
@@ -642,6 +650,8 @@ def simulate_day(
         seconds = np.arange(n, dtype=np.int64)
     else:
         seconds = _sample_seconds(rng, response, _off_wrist_gaps(rng, plan, last_night, tonight, n))
+    if interval_seconds is not None:
+        seconds = seconds[np.unique(seconds // interval_seconds, return_index=True)[1]]
     sod = clock.sod[seconds]
     # Defensive: in a zone whose offset changes by odd amounts around midnight, a second could
     # render outside this local date; such readings belong to another day.
@@ -650,6 +660,7 @@ def simulate_day(
     values = bpm[seconds]
     minute = (clock.start_utc + seconds) // 60 - clock.start_utc // 60
     origin = f"simulator {SIMULATOR_VERSION} seed={seed}" + (" dense" if dense else "")
+    origin += f" every {interval_seconds} s" if interval_seconds is not None else ""
     return DayPayloads(
         intraday=_intraday_json(sod, values) if only != "summary" else b"",
         summary=_summary_json(day, minute, values, sleep.asleep[seconds], phys) if only != "intraday" else b"",
@@ -663,17 +674,24 @@ class SimulatorSource:
     kind = "simulated"
 
     def fetch_day(self, user: UserProfile, day: date, *, only: PayloadKind | None = None) -> DayPayloads:
-        """Simulated payloads for ``day`` from the user's seed, timezone and ``source_config["dense"]``.
+        """Simulated payloads for ``day`` from the user's seed, timezone and ``source_config`` (``dense``,
+        ``interval_seconds``).
 
-        Raises ``SourceError`` when the user has no seed, a bad ``dense`` setting or timezone.
+        Raises ``SourceError`` when the user has no seed, a bad setting or timezone.
         """
         if user.seed is None:
             raise SourceError(f"user {user.user_id!r} has source 'simulated' but no seed; set users.seed")
         dense = user.source_config.get("dense", False)
         if not isinstance(dense, bool):
             raise SourceError(f"user {user.user_id!r}: source_config 'dense' must be true or false, got {dense!r}")
+        interval = user.source_config.get("interval_seconds")
+        if interval is not None and (isinstance(interval, bool) or not isinstance(interval, int) or interval < 1):
+            raise SourceError(
+                f"user {user.user_id!r}: source_config 'interval_seconds' must be a whole number of seconds "
+                f"of at least 1, got {interval!r}"
+            )
         try:
-            return simulate_day(user.seed, day, user.timezone, dense=dense, only=only)
+            return simulate_day(user.seed, day, user.timezone, dense=dense, interval_seconds=interval, only=only)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise SourceError(f"user {user.user_id!r}: cannot simulate {day.isoformat()}: {exc}") from exc
 
