@@ -1,0 +1,45 @@
+"""bench/scale.py end to end on a small study: every stage runs and its figures describe what happened."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from hr_assets import localdb
+from hr_assets.settings import PROJECT_ROOT
+
+
+def test_the_scale_benchmark_measures_every_stage_of_a_small_study(pg_server: localdb.LocalServer) -> None:
+    users = 3
+    done = subprocess.run(
+        [
+            sys.executable,
+            "bench/scale.py",
+            "--users",
+            str(users),
+            "--history-user-days",
+            "3",
+            "--database-url",
+            pg_server.url(),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout)
+    assert figures["users"] == users
+    # Registered two years back: every user's history is due on the first tick, none on the next.
+    assert figures["users_sensor first tick"]["history runs requested"] >= users
+    assert figures["users_sensor steady tick"]["runs requested"] == 0
+    assert figures["nightly"]["partitions landed"] == 2 * users
+    assert figures["nightly"]["failed runs"] == 0
+    assert figures["freshness job"]["success"] is True
+    stats = figures["ui"]["partition stats"]
+    # backfill --last-days 2 and the nightly load the same 2 days per user; the CLI history 3 more of one user.
+    assert stats["numMaterialized"] == 2 * users + 3
+    assert stats["numPartitions"] % users == 0
+    assert figures["ui"]["webserver rss_mb, peak_mb"][1] > 0
