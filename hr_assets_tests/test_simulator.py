@@ -253,6 +253,8 @@ def test_a_power_saving_watch_keeps_the_first_reading_of_each_interval() -> None
     assert seconds.tolist() == sorted(first_per_window.values())
     assert values.tolist() == [every_second[s] for s in seconds.tolist()]
     assert 0 < len(seconds) <= 144
+    with pytest.raises(ValueError, match="interval_seconds"):
+        simulate_day(4, day, NEW_YORK, interval_seconds=0)
 
 
 # --- Daylight saving time ---------------------------------------------------------------------

@@ -628,11 +628,13 @@ def simulate_day(
     wall-clock times in the order the readings were taken. ``dense=True`` gives one reading per
     second of the day and no off-wrist gaps. ``interval_seconds=N`` keeps at most the first reading
     of each N seconds of the day (a watch in power-saving mode; the scale benchmark). Raises
-    ``ValueError`` for a seed outside the bigint
-    range and ``zoneinfo.ZoneInfoNotFoundError`` for an unknown timezone. ``only`` leaves the
+    ``ValueError`` for a seed outside the bigint range or an interval under a second, and
+    ``zoneinfo.ZoneInfoNotFoundError`` for an unknown timezone. ``only`` leaves the
     other payload empty; the one it names is the same bytes as without it (rendering the
     intraday JSON is most of a dense day's cost, and a summary does not need it).
     """
+    if interval_seconds is not None and interval_seconds < 1:
+        raise ValueError(f"interval_seconds must be at least 1, got {interval_seconds}")
     phys = physiology_for(seed)
     clock = _local_clock(day, ZoneInfo(timezone))
     n = clock.sod.size
