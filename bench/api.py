@@ -41,7 +41,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 import psycopg
-from harness import drop_database, log, machine, recreate_database, server
+from harness import drop_database, log, machine, recreate_database, server, wait_until
 
 from hr_api.params import DEFAULT_MAX_POINTS
 from hr_api.resolution import plan
@@ -225,16 +225,15 @@ def start_api(url: str, scratch: Path, workers: int) -> tuple[subprocess.Popen[b
     command = [str(Path(sys.executable).parent / "hr"), "api", "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+
+    def healthy() -> bool:
         try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return process, base
+            return httpx.get(f"{base}/health", timeout=2).status_code == 200
         except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("hr api did not start")
-        time.sleep(0.3)
+            return False
+
+    wait_until(process, healthy, "hr api", 60)
+    return process, base
 
 
 def row(label: str, api: Measured, direct: Measured) -> str:

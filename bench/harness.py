@@ -9,8 +9,10 @@ import contextlib
 import os
 import platform
 import resource
+import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -104,3 +106,12 @@ def machine(conn: psycopg.Connection, mode: Mode) -> str:
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def wait_until(process: subprocess.Popen[bytes], ready: Callable[[], bool], what: str, seconds: float) -> None:
+    """Poll ``ready`` until it is true; ``SystemExit`` naming ``what`` if ``process`` ends or time runs out."""
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{what} did not start")
+        time.sleep(0.3)

@@ -23,8 +23,10 @@ Everything runs on 127.0.0.1; the databases are dropped afterwards.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,7 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from harness import drop_database, log, recreate_database, server
+from harness import drop_database, log, recreate_database, server, wait_until
 
 from hr_assets import localdb
 from hr_assets.settings import PROJECT_ROOT
@@ -81,20 +83,17 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
 def hr(env: dict[str, str], *args: str) -> float:
     """Seconds an ``hr`` command takes as a process; its output goes to this one's stderr."""
     log(f"hr {' '.join(args)}")
-    started = time.perf_counter()
-    subprocess.run([str(BIN / "hr"), *args], env=env, check=True, stdout=sys.stderr)
-    return time.perf_counter() - started
+    seconds, _ = timed(lambda: subprocess.run([str(BIN / "hr"), *args], env=env, check=True, stdout=sys.stderr))
+    return seconds
 
 
 def write_roster(path: Path, users: int, start: date) -> list[str]:
     ids = [f"p{n:03d}" for n in range(1, users + 1)]
     settings = json.dumps({"interval_seconds": INTERVAL_SECONDS})
-    lines = ["id,timezone,source,settings,start_date,seed"]
-    lines += [
-        f'{uid},{ZONES[n % len(ZONES)]},simulated,"{settings.replace(chr(34), chr(34) * 2)}",{start},{n + 1}'
-        for n, uid in enumerate(ids)
-    ]
-    path.write_text("\n".join(lines) + "\n")
+    with path.open("w", newline="") as roster:
+        writer = csv.writer(roster)
+        writer.writerow(["id", "timezone", "source", "settings", "start_date", "seed"])
+        writer.writerows([uid, ZONES[n % len(ZONES)], "simulated", settings, start, n + 1] for n, uid in enumerate(ids))
     return ids
 
 
@@ -130,16 +129,16 @@ def measure_ui(env: dict[str, str]) -> dict[str, Any]:
     webserver = subprocess.Popen(
         command, env=env, cwd=env["DAGSTER_HOME"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+
+    def answering() -> bool:
+        try:
+            graphql(port, "{ version }")
+            return True
+        except OSError:
+            return False
+
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                graphql(port, "{ version }")
-                break
-            except OSError:
-                if time.monotonic() > deadline or webserver.poll() is not None:
-                    raise RuntimeError("the Dagster webserver did not start") from None
-                time.sleep(0.5)
+        wait_until(webserver, answering, "the Dagster webserver", 180)
         keys = [{"path": n["assetKey"]["path"]} for n in graphql(port, CATALOG_QUERY)["data"]["assetNodes"]]
         queries = {
             "catalog: assetNodes": (CATALOG_QUERY, None),
@@ -258,6 +257,7 @@ def main() -> None:
         finally:
             drop_database(admin_url, "bench_scale_hr")
             drop_database(admin_url, "bench_scale_dagster")
+    shutil.rmtree(scratch, ignore_errors=True)
     print(json.dumps(figures, indent=2, default=str))
 
 
