@@ -26,7 +26,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from hr_assets.transform import local_day_window, parse_intraday
-from hr_assets.warehouse.aggregates import LEVELS, RAW, RefreshResult, refresh
+from hr_assets.warehouse.aggregates import LEVELS, RAW, RefreshResult, continuous_aggregate_refresh, refresh
 from hr_assets.warehouse.db import Mode, Warehouse, connect, query
 from hr_assets.warehouse.loads import INTRADAY_COLUMNS, LoadResult, load_intraday
 from hr_assets.warehouse.migrations import MIGRATIONS_DIR, discover, migrate
@@ -320,6 +320,14 @@ def test_aggregates_equal_a_group_by_over_raw_rows(ts_db: str) -> None:
     refreshed = _refresh_all(ts_db, windows)
     assert all(r.buckets > 0 for level in refreshed.values() for r in level)
     _assert_aggregates_match_raw(ts_db)
+
+
+@pytest.mark.timescale
+def test_refreshes_name_their_batches_a_day_of_minutes_a_week_of_hours_a_month_of_days(ts_db: str) -> None:
+    # TimescaleDB's own default (10 buckets a transaction) makes a year of minutes 52,560 batches.
+    assert [LEVELS[name].buckets_per_batch for name in ("1m", "1h", "1d")] == [1440, 168, 31]
+    with connect(ts_db, autocommit=True) as conn:
+        assert continuous_aggregate_refresh(conn) == query("continuous_aggregate_refresh_batched")
 
 
 @pytest.mark.timescale

@@ -25,15 +25,25 @@ class AggregateLevel:
     relation: str
     width: timedelta
     source: str  # the layer it is computed from
+    # TimescaleDB mode: the span one transaction of a refresh materialises.
+    batch: timedelta
+
+    @property
+    def buckets_per_batch(self) -> int:
+        return self.batch // self.width
 
 
 RAW = "activities_heart_intraday"
 LEVELS: dict[str, AggregateLevel] = {
     level.name: level
     for level in (
-        AggregateLevel("1m", "activities_heart_intraday_1m", timedelta(minutes=1), RAW),
-        AggregateLevel("1h", "activities_heart_intraday_1h", timedelta(hours=1), "activities_heart_intraday_1m"),
-        AggregateLevel("1d", "activities_heart_intraday_1d", timedelta(days=1), "activities_heart_intraday_1h"),
+        AggregateLevel("1m", "activities_heart_intraday_1m", timedelta(minutes=1), RAW, timedelta(days=1)),
+        AggregateLevel(
+            "1h", "activities_heart_intraday_1h", timedelta(hours=1), "activities_heart_intraday_1m", timedelta(days=7)
+        ),
+        AggregateLevel(
+            "1d", "activities_heart_intraday_1d", timedelta(days=1), "activities_heart_intraday_1h", timedelta(days=31)
+        ),
     )
 }
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # bucket origin: UTC-aligned, as time_bucket's
@@ -71,6 +81,16 @@ def merge_windows(windows: list[tuple[datetime, datetime]]) -> list[tuple[dateti
     return merged
 
 
+def continuous_aggregate_refresh(conn: psycopg.Connection) -> sql.SQL:
+    """The refresh statement for this TimescaleDB: with the batch size where it takes one.
+
+    A day of the 1-minute level per transaction, not TimescaleDB's default of 10 buckets:
+    measured on a sparse year of one user, a month took 25 s in 10-minute batches, 0.25 s in days.
+    """
+    row = conn.execute(query("continuous_aggregate_refresh_takes_options")).fetchone()
+    return query("continuous_aggregate_refresh_batched" if row and row[0] else "continuous_aggregate_refresh")
+
+
 def refresh(
     warehouse: Warehouse,
     level: AggregateLevel,
@@ -94,11 +114,16 @@ def refresh(
     work = [(user_id, merge_windows(user_windows)) for user_id, user_windows in sorted(by_user.items())]
     if warehouse.mode is Mode.TIMESCALEDB:
         with warehouse.connection(autocommit=True) as conn:
+            statement = continuous_aggregate_refresh(conn)
             # A continuous aggregate refreshes every user at once: one call per merged window.
             for first, last in merge_windows([w for ws in by_user.values() for w in ws]):
-                conn.execute(
-                    query("continuous_aggregate_refresh"), {"view": level.relation, "start": first, "end": last}
-                )
+                params = {
+                    "view": level.relation,
+                    "start": first,
+                    "end": last,
+                    "buckets_per_batch": level.buckets_per_batch,
+                }
+                conn.execute(statement, params)
             return _count_buckets(conn, level, work)
     # PostgreSQL mode: users' rollups are independent, so a few run side by side, each worker
     # with one connection for its share of the users (the server hashes one user per core).
