@@ -7,11 +7,20 @@ assets: 300), each on a fresh connection with password authentication, ~4 ms api
 This class keeps one connection per instance between writes, checked before use and closed
 when the instance is disposed. dagster.yaml selects it for the event log; runs and
 schedules use the stock classes.
+
+It also writes a new run's planned events in one statement. Creating a run logs one
+"materialization planned" event per asset and partition (368 for a 184-day history run) and
+one "check planned" event per check; Dagster hands them over as a batch, but the stock class
+stores a mixed batch an event at a time, with two transactions each (measured: 17 s of a
+users_sensor tick submitting a year of one user's history).
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dagster import AssetKey, DagsterEventType
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
@@ -20,6 +29,9 @@ from dagster_postgres.utils import create_pg_engine, get_token_provider_from_con
 POOL_RECYCLE_SECONDS = 3600
 # Connections opened beyond the held one when threads (the daemon's) write at once.
 MAX_OVERFLOW = 10
+PLANNED_EVENTS = frozenset(
+    {DagsterEventType.ASSET_MATERIALIZATION_PLANNED, DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED}
+)
 
 
 class PooledPostgresEventLogStorage(PostgresEventLogStorage):
@@ -38,6 +50,33 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
             pool_recycle=POOL_RECYCLE_SECONDS,
             pool_pre_ping=True,
         )
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """A run's planned events in one insert and one index transaction; other batches as Dagster does.
+
+        What each event leaves is what ``store_event`` leaves, but for the LISTEN/NOTIFY
+        message dagster-postgres keeps for older watchers (it no longer watches with it) and the
+        asset row, which takes the last planned event of each asset instead of every one in turn.
+        """
+        if not events or not all(event.dagster_event_type in PLANNED_EVENTS for event in events):
+            super().store_event_batch(events)
+            return
+        with self._connect() as conn:
+            inserted = conn.execute(self.prepare_insert_event_batch(events).returning(SqlEventLogStorageTable.c.id))
+            event_ids = [int(row[0]) for row in inserted.fetchall()]
+        stored = list(zip(events, event_ids, strict=True))
+        assets = [(e, i) for e, i in stored if e.dagster_event_type is DagsterEventType.ASSET_MATERIALIZATION_PLANNED]
+        if assets:
+            last: dict[AssetKey | None, tuple[EventLogEntry, int]] = {}
+            for event, event_id in assets:
+                last[event.get_dagster_event().asset_key] = (event, event_id)
+            with self.index_transaction() as conn:
+                self._store_asset_event_tags(conn, [e for e, _ in assets], [i for _, i in assets])
+                for event, event_id in last.values():
+                    self._store_asset_event(conn, event, event_id)
+        for event, event_id in stored:
+            if event.dagster_event_type is DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED:
+                self.store_asset_check_event(event, event_id)
 
     def dispose(self) -> None:
         """Close the held connection with the instance (Dagster makes short-lived instances)."""

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import psycopg
 import pytest
+from dagster import DagsterEventType
 
 from hr_assets.dagster_storage import PooledPostgresEventLogStorage
 from hr_assets.instance import install_instance_config, instance_env
@@ -66,3 +69,49 @@ def _other_clients_settle_at(conn: psycopg.Connection, expected: int, seconds: f
         if count == expected or time.monotonic() > deadline:
             return count
         time.sleep(0.05)
+
+
+def _planned(instance: dg.DagsterInstance, user: str) -> tuple[str, dict[str, Any]]:
+    """Create (not launch) a run of the heart-rate job over 5 days of ``user``; what its planned events left."""
+    from hr_assets.definitions import defs
+    from hr_assets.defs.common import range_tags
+    from hr_assets.planning import PartitionRange
+
+    job = defs.resolve_job_def("hr_partition_job")
+    days = PartitionRange(date(2026, 3, 1), user, date(2026, 3, 5), user)
+    run = instance.create_run_for_job(job_def=job, tags=range_tags(days))
+    records = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED).records
+    planned = sorted(
+        (r.event_log_entry.get_dagster_event().asset_key.to_user_string(), r.partition_key.replace(user, "U"))  # type: ignore[union-attr]
+        for r in records
+        if r.partition_key
+    )
+    checks = sorted(
+        (key.name, str(execution.partition).replace(user, "U"), execution.status.value)
+        for key in job.asset_layer.asset_graph.asset_check_keys
+        for execution in instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
+        if execution.run_id == run.run_id
+    )
+    latest = {
+        key.to_user_string(): info.run_id if info else None
+        for key in job.asset_layer.executable_asset_keys
+        for info in [instance.event_log_storage.get_latest_planned_materialization_info(key)]
+    }
+    return run.run_id, {"planned": planned, "checks": checks, "latest": latest}
+
+
+def test_a_runs_planned_events_leave_what_dagster_leaves_writing_them_one_at_a_time(
+    instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
+
+    instance.add_dynamic_partitions(USERS_PARTITION_NAME, ["alice", "bob"])
+    batched_run, batched = _planned(instance, "alice")
+    monkeypatch.setenv("DAGSTER_EMIT_PLANNED_EVENTS_INDIVIDUALLY", "1")
+    single_run, single = _planned(instance, "bob")
+    assert len(batched["planned"]) == 5 * 5  # five days of intraday, summary and the three aggregates
+    assert batched["checks"] and all(status == "PLANNED" for *_, status in batched["checks"])
+    assert batched["planned"] == single["planned"]
+    assert batched["checks"] == single["checks"]
+    assert set(batched["latest"].values()) == {batched_run}
+    assert set(single["latest"].values()) == {single_run}
