@@ -25,6 +25,10 @@ from hr_assets.warehouse.users import User
 MAX_PARTITIONS_PER_RUN = 2_000
 # A user's history in runs of at most this many days: a year of an export is two runs.
 HISTORY_DAYS_PER_RUN = 184
+# History days the users sensor asks for in one tick (a year of one user: two runs). Creating a
+# run writes an event per asset and partition, so a study's whole history in one tick would
+# hold the tick for an hour; in rations, each tick stays within seconds and the queue stays fed.
+HISTORY_DAYS_PER_TICK = 2 * HISTORY_DAYS_PER_RUN
 # The nightly load: each user's most recent complete day, and the day before it again (devices
 # sync late).
 NIGHTLY_DAYS = 2
@@ -246,6 +250,33 @@ def history_due(
             due[user.id] = (user.start_date, min(requested_from - timedelta(days=1), until))
         updated[user.id] = {"until": state["until"], "start": min(user.start_date, requested_from).isoformat()}
     return due, updated
+
+
+def ration_history(
+    due: dict[str, tuple[date, date]], before: HistoryCursor, after: HistoryCursor, days: int = HISTORY_DAYS_PER_TICK
+) -> tuple[dict[str, tuple[date, date]], HistoryCursor]:
+    """The part of ``due`` (from :func:`history_due`) one tick asks for, and the cursor saying so.
+
+    Up to ``days`` days in all, each user's newest days first (their recent data is what they look
+    at first). A user cut short is recorded as asked for from the first day taken, so the days
+    before it are due on the next tick; a user not reached keeps the state it had ``before``.
+    """
+    rationed: dict[str, tuple[date, date]] = {}
+    cursor = dict(after)
+    left = days
+    for user_id, (first, last) in due.items():
+        take = min(left, (last - first).days + 1)
+        if take <= 0:
+            if user_id in before:
+                cursor[user_id] = before[user_id]
+            else:
+                cursor.pop(user_id, None)
+            continue
+        start = last - timedelta(days=take - 1)
+        rationed[user_id] = (start, last)
+        cursor[user_id] = {**after[user_id], "start": start.isoformat()}
+        left -= take
+    return rationed, cursor
 
 
 def partition_changes(active: Iterable[User], present: Sequence[str], now: datetime) -> tuple[list[str], list[str]]:

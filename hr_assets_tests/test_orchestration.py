@@ -53,7 +53,7 @@ from hr_assets.defs.users.assets import USER_REGISTRY
 from hr_assets.defs.users.checks import LATEST_DAY_LOADED_CHECK, late_partitions
 from hr_assets.defs.users.sensors import users_sensor
 from hr_assets.ingest import ingest
-from hr_assets.planning import HISTORY_DAYS_PER_RUN, PartitionRange
+from hr_assets.planning import HISTORY_DAYS_PER_RUN, HISTORY_DAYS_PER_TICK, PartitionRange
 from hr_assets.resources import WarehouseResource
 from hr_assets.sources import SOURCES, DayPayloads, PayloadKind, SourceRegistry, UserProfile
 from hr_assets.user_day import UserDay
@@ -283,22 +283,27 @@ def test_users_sensor_requests_history_as_ranged_runs_skipping_loaded_days(
         assert isinstance(request, dg.RunRequest)
         assert request.tags[PURPOSE_TAG] == "history" and request.run_key == f"history:{_range(request)}"
         by_user.setdefault(request.tags[HISTORY_USER_TAG], []).append(_range(request))
-    assert by_user["tokyo"] == [
-        PartitionRange(tokyo_days[0], "tokyo", tokyo_days[9], "tokyo"),
-        PartitionRange(tokyo_days[11], "tokyo", tokyo_days[11 + HISTORY_DAYS_PER_RUN - 1], "tokyo"),
-        PartitionRange(tokyo_days[11 + HISTORY_DAYS_PER_RUN], "tokyo", tokyo_days[-1], "tokyo"),
-    ]
+    # A tick's ration is a year (HISTORY_DAYS_PER_TICK): all of angeles' history, tokyo's newest days.
     angeles_days = _days(starts["angeles"], _local_yesterday("America/Los_Angeles"))
     assert by_user["angeles"] == [
         PartitionRange(angeles_days[0], "angeles", angeles_days[HISTORY_DAYS_PER_RUN - 1], "angeles"),
         PartitionRange(angeles_days[HISTORY_DAYS_PER_RUN], "angeles", angeles_days[-1], "angeles"),
     ]
+    cut = 2 * history_days - HISTORY_DAYS_PER_TICK  # tokyo's days left for the next tick
+    assert by_user["tokyo"] == [PartitionRange(tokyo_days[cut], "tokyo", tokyo_days[-1], "tokyo")]
     assert json.loads(first.cursor or "") == {
-        "tokyo": {"until": tokyo_days[-1].isoformat(), "start": starts["tokyo"].isoformat()},
+        "tokyo": {"until": tokyo_days[-1].isoformat(), "start": tokyo_days[cut].isoformat()},
         "angeles": {"until": angeles_days[-1].isoformat(), "start": starts["angeles"].isoformat()},
     }
+    # The next tick asks for the rest of tokyo's, around the day already loaded; then nothing.
     second = _evaluate_users_sensor(instance, db_url, cursor=first.cursor)
-    assert not second.run_requests and second.cursor == first.cursor
+    assert [_range(r) for r in second.run_requests or [] if isinstance(r, dg.RunRequest)] == [
+        PartitionRange(tokyo_days[0], "tokyo", tokyo_days[9], "tokyo"),
+        PartitionRange(tokyo_days[11], "tokyo", tokyo_days[cut - 1], "tokyo"),
+    ]
+    third = _evaluate_users_sensor(instance, db_url, cursor=second.cursor)
+    assert not third.run_requests and third.cursor == second.cursor
+    assert json.loads(third.cursor or "")["tokyo"]["start"] == starts["tokyo"].isoformat()
 
 
 def test_a_new_users_40_days_of_history_become_one_run_that_lands_every_partition(

@@ -17,6 +17,7 @@ from hr_assets.planning import (
     partition_changes,
     partition_order,
     plan_ranges,
+    ration_history,
     requested_days,
 )
 from hr_assets.user_day import UserDay
@@ -161,6 +162,39 @@ def test_a_start_date_moved_earlier_opens_the_days_before_it() -> None:
 def test_a_user_starting_in_the_future_has_no_history_yet() -> None:
     due, cursor = history_due([_user("soon", start=date(2025, 7, 1))], {}, datetime(2025, 6, 5, tzinfo=UTC))
     assert due == {} and cursor == {"soon": {"until": "2025-06-04", "start": "2025-07-01"}}
+
+
+def test_a_tick_asks_for_a_ration_of_history_newest_first_and_the_next_tick_goes_on() -> None:
+    users = [_user("ann", start=date(2025, 1, 1)), _user("bob", start=date(2025, 5, 1)), _user("cy")]
+    now = datetime(2025, 6, 10, 12, tzinfo=UTC)  # the latest complete day is 9 June
+    due, after = history_due(users, {}, now)
+    # 170 days: all 160 of ann's, the newest 10 of bob's 40; cy is not reached.
+    first, cursor = ration_history(due, {}, after, days=170)
+    assert first == {"ann": (date(2025, 1, 1), date(2025, 6, 9)), "bob": (date(2025, 5, 31), date(2025, 6, 9))}
+    assert cursor == {
+        "ann": {"until": "2025-06-09", "start": "2025-01-01"},
+        "bob": {"until": "2025-06-09", "start": "2025-05-31"},
+    }
+    # The next tick: bob's 30 older days, then cy's newest 140 of 160; the third, cy's first 20.
+    due, after = history_due(users, cursor, now + timedelta(minutes=1))
+    second, cursor = ration_history(due, cursor, after, days=170)
+    assert second == {"bob": (date(2025, 5, 1), date(2025, 5, 30)), "cy": (date(2025, 1, 21), date(2025, 6, 9))}
+    due, after = history_due(users, cursor, now + timedelta(minutes=2))
+    third, cursor = ration_history(due, cursor, after, days=170)
+    assert third == {"cy": (date(2025, 1, 1), date(2025, 1, 20))}
+    due, after = history_due(users, cursor, now + timedelta(minutes=3))
+    assert due == {} and ration_history(due, cursor, after, days=170) == ({}, cursor)
+
+
+def test_a_user_not_reached_keeps_what_was_asked_for_before() -> None:
+    # mover's start moved earlier (2 days due again), but the ration is spent before it.
+    before = {"mover": {"until": "2025-06-04", "start": "2025-06-03"}}
+    users = [_user("ann", start=date(2025, 6, 1)), _user("mover", start=date(2025, 6, 1))]
+    due, after = history_due(users, before, datetime(2025, 6, 5, 12, tzinfo=UTC))
+    assert due == {"ann": (date(2025, 6, 1), date(2025, 6, 4)), "mover": (date(2025, 6, 1), date(2025, 6, 2))}
+    taken, cursor = ration_history(due, before, after, days=4)
+    assert taken == {"ann": (date(2025, 6, 1), date(2025, 6, 4))}
+    assert cursor == {"ann": {"until": "2025-06-04", "start": "2025-06-01"}, **before}
 
 
 def test_history_ranges_skip_loaded_days_and_take_half_a_year_per_run() -> None:

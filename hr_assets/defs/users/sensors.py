@@ -8,13 +8,13 @@ import dagster as dg
 from hr_assets.defs.common import HISTORY_USER_TAG, range_run_request
 from hr_assets.defs.heart_rate.jobs import hr_partition_job
 from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
-from hr_assets.planning import history_due, history_ranges, partition_changes
+from hr_assets.planning import history_due, history_ranges, partition_changes, ration_history
 from hr_assets.resources import WarehouseResource
 from hr_assets.sources.google_oauth import not_connected
 from hr_assets.warehouse.status import loaded_days
 from hr_assets.warehouse.users import list_users
 
-USERS_SENSOR_INTERVAL_S = 60
+USERS_SENSOR_INTERVAL_S = 15
 
 
 @dg.sensor(
@@ -22,7 +22,8 @@ USERS_SENSOR_INTERVAL_S = 60
     minimum_interval_seconds=USERS_SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Keeps the 'users' partitions in step with the users table (retired users' data is kept) "
-    "and loads each new user's history from its start date, in runs of up to half a year each.",
+    "and loads each new user's history from its start date, in runs of up to half a year each "
+    "(a year of history a tick, newest first).",
 )
 def users_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
     """Reads the registry, the users partitions, and the load records of users whose history is due.
@@ -45,7 +46,9 @@ def users_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResour
         partition_requests.append(dg.DeleteDynamicPartitionsRequest(USERS_PARTITION_NAME, removed))
         context.log.info(f"users partitions removed: {', '.join(removed)}")
     ready = [user for user in active if user.id not in unconnected]
-    due, cursor = history_due(ready, json.loads(context.cursor) if context.cursor else {}, now)
+    before = json.loads(context.cursor) if context.cursor else {}
+    due, after = history_due(ready, before, now)
+    due, cursor = ration_history(due, before, after)
     requests: list[dg.RunRequest] = []
     if due:
         with warehouse.connection() as conn:
