@@ -11,11 +11,15 @@ measures, each the way a user meets it:
 - registration: ``hr users import`` of the roster (one process, partitions synced once);
 - ``hr backfill --last-days 2`` for every user (a process, as typed);
 - one user's year of history through the CLI (``hr backfill --user``), seconds per user-day;
-- the ``users_sensor`` tick: the first (every user's history due) and a steady one;
+- the ``users_sensor`` tick: the first and the second (every user's history due, a ration a tick);
 - the nightly load: the schedule's ranges run one after the other, and its wall time;
 - the freshness job (the ``latest_day_loaded`` check over every user);
 - the Dagster UI: the webserver's GraphQL queries of the catalog and the asset page's
-  partitions view, and the webserver's memory.
+  partitions view, and the webserver's memory;
+- the daemon (``dagster-daemon run``, as deployed): a new participant registered with a year of
+  history while it runs, the time from ``hr users add`` to the last of that user's history runs
+  against the same range through the CLI, the sensor ticks it made meanwhile, and the peak memory
+  of the daemon and of the code server it starts.
 
 Everything runs on 127.0.0.1; the databases are dropped afterwards.
 """
@@ -23,6 +27,7 @@ Everything runs on 127.0.0.1; the databases are dropped afterwards.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -171,7 +176,7 @@ def in_process(env: dict[str, str]) -> dict[str, Any]:
     from hr_assets.definitions import defs
     from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
     from hr_assets.defs.users.sensors import users_sensor
-    from hr_assets.planning import nightly_ranges
+    from hr_assets.planning import history_due, nightly_ranges
     from hr_assets.resources import WarehouseResource
     from hr_assets.warehouse.db import Warehouse
     from hr_assets.warehouse.users import list_users
@@ -184,10 +189,13 @@ def in_process(env: dict[str, str]) -> dict[str, Any]:
         figures["users_sensor first tick"] = {"s": seconds, "history runs requested": len(first.run_requests or [])}
         with dg.build_sensor_context(instance=instance, resources=resources, cursor=first.cursor) as context:
             seconds, steady = timed(lambda: users_sensor(context))
-        figures["users_sensor steady tick"] = {"s": seconds, "runs requested": len(steady.run_requests or [])}
+        # Every user's history is due, so the second tick asks for the next ration of it.
+        figures["users_sensor second tick"] = {"s": seconds, "history runs requested": len(steady.run_requests or [])}
 
         with Warehouse(env["HR_DATABASE_URL"]).connection() as conn:
             registry = list_users(conn)
+        # The daemon phase starts from a cursor with every user's history asked for already.
+        figures["users_sensor cursor"] = json.dumps(history_due(registry, {}, datetime.now(UTC))[1], sort_keys=True)
         order = instance.get_dynamic_partitions(USERS_PARTITION_NAME)
         ranges = nightly_ranges(registry, datetime.now(UTC), order)
         job = defs.resolve_job_def("hr_partition_job")
@@ -201,6 +209,131 @@ def in_process(env: dict[str, str]) -> dict[str, Any]:
         freshness = defs.resolve_job_def("hr_freshness_job")
         seconds, result = timed(lambda: freshness.execute_in_process(instance=instance, raise_on_error=False))
         figures["freshness job"] = {"s": seconds, "success": result.success}
+    return figures
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc."""
+    tree, index = [pid], 0
+    while index < len(tree):
+        for task in Path(f"/proc/{tree[index]}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                tree.extend(int(child) for child in (task / "children").read_text().split())
+        index += 1
+    return tree
+
+
+def command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+
+
+class DaemonMemory:
+    """Peak resident memory, sampled while the daemon runs: the daemon with its code servers
+    together, and the largest run worker (a process of its own, started by a code server)."""
+
+    def __init__(self, daemon_pid: int) -> None:
+        self.daemon_pid = daemon_pid
+        self.peaks: dict[str, float] = {"daemon and code servers": 0.0, "run worker": 0.0}
+
+    def sample(self) -> None:
+        resident = 0.0
+        for pid in process_tree(self.daemon_pid):
+            with contextlib.suppress(OSError, KeyError):
+                line = command_line(pid)
+                if pid == self.daemon_pid or "api grpc" in line:
+                    resident += memory_mb(pid)[0]
+                elif "spawn_main" in line or "execute_run" in line:
+                    self.peaks["run worker"] = max(self.peaks["run worker"], memory_mb(pid)[1])
+        self.peaks["daemon and code servers"] = max(self.peaks["daemon and code servers"], resident)
+
+
+def sensor_tick_seconds(instance: Any, name: str, after: float) -> list[float]:
+    """Durations of ``name``'s finished ticks since ``after`` (a timestamp), from the instance."""
+    for state in instance.all_instigator_state():
+        if state.instigator_name == name:
+            ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=after)
+            return sorted(t.end_timestamp - t.timestamp for t in ticks if t.end_timestamp)
+    return []
+
+
+def measure_daemon(env: dict[str, str], cursor: str, history_days: int) -> dict[str, Any]:
+    """A new participant's year of history through the daemon's queue, while it runs for everyone."""
+    import dagster as dg
+
+    from hr_assets.defs.common import HISTORY_USER_TAG
+    from hr_assets.warehouse.db import Warehouse
+    from hr_assets.warehouse.status import loaded_days
+
+    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    dagster = str(BIN / "dagster")
+    for command in (["cursor", "users_sensor", "--set", cursor], ["start", "users_sensor"]):
+        subprocess.run(
+            [dagster, "sensor", *command, "-w", workspace],
+            env=env,
+            cwd=env["DAGSTER_HOME"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    log("dagster-daemon run")
+    launched = time.time()
+    daemon = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-w", workspace],
+        env=env,
+        cwd=env["DAGSTER_HOME"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    memory = DaemonMemory(daemon.pid)
+    newcomer = "newcomer"
+    first = date.today() - timedelta(days=history_days)
+    figures: dict[str, Any] = {}
+    try:
+        with dg.DagsterInstance.get() as instance:
+            # The daemon is up once the users sensor has ticked with the cursor above.
+            wait_until(daemon, lambda: bool(sensor_tick_seconds(instance, "users_sensor", launched)), "the daemon", 300)
+            started = time.time()
+            hr(
+                env,
+                "users",
+                "add",
+                newcomer,
+                "--timezone",
+                "Europe/Berlin",
+                "--start-date",
+                str(first),
+                "--config",
+                f"interval_seconds={INTERVAL_SECONDS}",
+                "--seed",
+                "7",
+            )
+            runs_filter = dg.RunsFilter(tags={HISTORY_USER_TAG: newcomer})
+            deadline = time.monotonic() + 3600
+            while time.monotonic() < deadline and daemon.poll() is None:
+                memory.sample()
+                records = instance.get_run_records(runs_filter)
+                if records and all(r.dagster_run.is_finished for r in records):
+                    break
+                time.sleep(1)
+            records = instance.get_run_records(runs_filter)
+            with Warehouse(env["HR_DATABASE_URL"]).connection() as conn:
+                landed = loaded_days(conn, [newcomer], first, date.today())[newcomer]
+            ended = max((r.end_time or time.time()) for r in records) if records else time.time()
+            ticks = sensor_tick_seconds(instance, "users_sensor", started)
+            figures = {
+                "new user's history (s)": ended - started,
+                "days landed": len(landed),
+                "history runs": len(records),
+                "failed runs": sum(r.dagster_run.status != dg.DagsterRunStatus.SUCCESS for r in records),
+                "users_sensor ticks meanwhile (count, median s, max s)": (
+                    len(ticks),
+                    statistics.median(ticks) if ticks else None,
+                    max(ticks, default=None),
+                ),
+                "peak memory (MB)": memory.peaks,
+            }
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
     return figures
 
 
@@ -245,6 +378,7 @@ def main() -> None:
                 "--to",
                 str(first + timedelta(days=args.history_user_days - 1)),
             )
+            cli_history_s = seconds
             figures["one user's history through the CLI (s per user-day)"] = seconds / args.history_user_days
             dagster_env = {k: v for k, v in env.items() if k.startswith(("HR_", "DAGSTER_"))}
             from hr_assets.instance import instance_env
@@ -254,6 +388,10 @@ def main() -> None:
             figures.update(in_process(dagster_env))
             log("the Dagster UI through its GraphQL endpoint")
             figures["ui"] = measure_ui({**env, **dagster_env})
+            log("a new participant's history through the daemon")
+            daemon = measure_daemon({**env, **dagster_env}, figures.pop("users_sensor cursor"), args.history_user_days)
+            daemon["against the CLI (x)"] = daemon["new user's history (s)"] / cli_history_s
+            figures["daemon"] = daemon
         finally:
             drop_database(admin_url, "bench_scale_hr")
             drop_database(admin_url, "bench_scale_dagster")
