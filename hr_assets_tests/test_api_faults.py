@@ -262,9 +262,7 @@ def test_a_statement_timeout_is_503_and_the_logs_say_what_timed_out(
     assert timed_out.headers["retry-after"] == "5"
     assert waited >= 0.3
     target = "GET /timeseries?user_id=user1&start_date=2025-06-01T06%3A00%3A00Z&end_date=2025-06-01T09%3A00%3A00Z"
-    assert (
-        f"WARNING hr_api.main: {target}: QueryCanceled: canceling statement due to statement timeout" in api_log
-    )
+    assert f"WARNING hr_api.main: {target}: QueryCanceled: canceling statement due to statement timeout" in api_log
     records = logged_server.records(mark)
     error = next(n for n, r in enumerate(records) if r.text == "canceling statement due to statement timeout")
     statement = next(r for r in records[error + 1 :] if r.pid == records[error].pid and r.level == "STATEMENT")

@@ -283,27 +283,36 @@ def test_users_sensor_requests_history_as_ranged_runs_skipping_loaded_days(
         assert isinstance(request, dg.RunRequest)
         assert request.tags[PURPOSE_TAG] == "history" and request.run_key == f"history:{_range(request)}"
         by_user.setdefault(request.tags[HISTORY_USER_TAG], []).append(_range(request))
-    # A tick's ration is a year (HISTORY_DAYS_PER_TICK): all of angeles' history, tokyo's newest days.
+    # A tick asks for HISTORY_DAYS_PER_TICK days (a run's worth): angeles' newest first.
     angeles_days = _days(starts["angeles"], _local_yesterday("America/Los_Angeles"))
-    assert by_user["angeles"] == [
-        PartitionRange(angeles_days[0], "angeles", angeles_days[HISTORY_DAYS_PER_RUN - 1], "angeles"),
-        PartitionRange(angeles_days[HISTORY_DAYS_PER_RUN], "angeles", angeles_days[-1], "angeles"),
-    ]
-    cut = 2 * history_days - HISTORY_DAYS_PER_TICK  # tokyo's days left for the next tick
-    assert by_user["tokyo"] == [PartitionRange(tokyo_days[cut], "tokyo", tokyo_days[-1], "tokyo")]
+    angeles_cut = history_days - HISTORY_DAYS_PER_TICK
+    assert by_user == {"angeles": [PartitionRange(angeles_days[angeles_cut], "angeles", angeles_days[-1], "angeles")]}
     assert json.loads(first.cursor or "") == {
-        "tokyo": {"until": tokyo_days[-1].isoformat(), "start": tokyo_days[cut].isoformat()},
-        "angeles": {"until": angeles_days[-1].isoformat(), "start": starts["angeles"].isoformat()},
+        "angeles": {"until": angeles_days[-1].isoformat(), "start": angeles_days[angeles_cut].isoformat()}
     }
-    # The next tick asks for the rest of tokyo's, around the day already loaded; then nothing.
+    # The next tick: the rest of angeles', then tokyo's newest; the third: tokyo's oldest, around
+    # the day already loaded; then nothing.
+    tokyo_cut = history_days - (HISTORY_DAYS_PER_TICK - angeles_cut)
     second = _evaluate_users_sensor(instance, db_url, cursor=first.cursor)
-    assert [_range(r) for r in second.run_requests or [] if isinstance(r, dg.RunRequest)] == [
-        PartitionRange(tokyo_days[0], "tokyo", tokyo_days[9], "tokyo"),
-        PartitionRange(tokyo_days[11], "tokyo", tokyo_days[cut - 1], "tokyo"),
+    assert _ranges(second) == [
+        PartitionRange(angeles_days[0], "angeles", angeles_days[angeles_cut - 1], "angeles"),
+        PartitionRange(tokyo_days[tokyo_cut], "tokyo", tokyo_days[-1], "tokyo"),
     ]
     third = _evaluate_users_sensor(instance, db_url, cursor=second.cursor)
-    assert not third.run_requests and third.cursor == second.cursor
-    assert json.loads(third.cursor or "")["tokyo"]["start"] == starts["tokyo"].isoformat()
+    assert _ranges(third) == [
+        PartitionRange(tokyo_days[0], "tokyo", tokyo_days[9], "tokyo"),
+        PartitionRange(tokyo_days[11], "tokyo", tokyo_days[tokyo_cut - 1], "tokyo"),
+    ]
+    fourth = _evaluate_users_sensor(instance, db_url, cursor=third.cursor)
+    assert not fourth.run_requests and fourth.cursor == third.cursor
+    assert json.loads(fourth.cursor or "") == {
+        "angeles": {"until": angeles_days[-1].isoformat(), "start": starts["angeles"].isoformat()},
+        "tokyo": {"until": tokyo_days[-1].isoformat(), "start": starts["tokyo"].isoformat()},
+    }
+
+
+def _ranges(result: dg.SensorResult) -> list[PartitionRange]:
+    return [_range(r) for r in result.run_requests or [] if isinstance(r, dg.RunRequest)]
 
 
 def test_a_new_users_40_days_of_history_become_one_run_that_lands_every_partition(

@@ -197,15 +197,19 @@ def test_a_user_not_reached_keeps_what_was_asked_for_before() -> None:
     assert cursor == {"ann": {"until": "2025-06-04", "start": "2025-06-01"}, **before}
 
 
-def test_history_ranges_skip_loaded_days_and_take_half_a_year_per_run() -> None:
+def test_history_ranges_skip_loaded_days_and_take_a_year_per_run() -> None:
     user = _user("alice")
     loaded = {date(2025, 1, 3), date(2025, 1, 4)}
     assert history_ranges(user, loaded, date(2025, 1, 1), date(2025, 1, 10)) == [
         _r("2025-01-01", "alice", "2025-01-02", "alice"),
         _r("2025-01-05", "alice", "2025-01-10", "alice"),
     ]
-    year = history_ranges(user, set(), date(2024, 1, 1), date(2024, 12, 31))
-    assert [r.days for r in year] == [HISTORY_DAYS_PER_RUN, 366 - HISTORY_DAYS_PER_RUN]
+    assert HISTORY_DAYS_PER_RUN == 366  # a leap year of an export is one run
+    two_years = history_ranges(user, set(), date(2024, 1, 1), date(2025, 12, 31))
+    assert two_years == [
+        _r("2024-01-01", "alice", "2024-12-31", "alice"),
+        _r("2025-01-01", "alice", "2025-12-31", "alice"),
+    ]
     assert len(history_ranges(user, set(), date(2025, 1, 1), date(2025, 2, 9))) == 1  # 40 days: one run
 
 
