@@ -14,7 +14,7 @@ from hr_assets.sources.google_oauth import not_connected
 from hr_assets.warehouse.status import loaded_days
 from hr_assets.warehouse.users import list_users
 
-USERS_SENSOR_INTERVAL_S = 15
+USERS_SENSOR_INTERVAL_S = 10
 
 
 @dg.sensor(
