@@ -32,6 +32,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -315,6 +316,7 @@ def measure_daemon(env: dict[str, str], cursor: str, history_days: int) -> dict[
     import dagster as dg
 
     from hr_assets.defs.common import HISTORY_USER_TAG
+    from hr_assets.user_day import latest_complete_day
     from hr_assets.warehouse.db import Warehouse
     from hr_assets.warehouse.status import loaded_days
 
@@ -338,8 +340,9 @@ def measure_daemon(env: dict[str, str], cursor: str, history_days: int) -> dict[
         stderr=subprocess.DEVNULL,
     )
     memory = DaemonMemory(daemon.pid)
-    newcomer = "newcomer"
-    first = date.today() - timedelta(days=history_days)
+    newcomer, zone = "newcomer", "Europe/Berlin"
+    last = latest_complete_day(zone, datetime.now(UTC))
+    first = last - timedelta(days=history_days - 1)
     figures: dict[str, Any] = {}
     try:
         with dg.DagsterInstance.get() as instance:
@@ -352,7 +355,7 @@ def measure_daemon(env: dict[str, str], cursor: str, history_days: int) -> dict[
                 "add",
                 newcomer,
                 "--timezone",
-                "Europe/Berlin",
+                zone,
                 "--start-date",
                 str(first),
                 "--config",
@@ -362,15 +365,19 @@ def measure_daemon(env: dict[str, str], cursor: str, history_days: int) -> dict[
             )
             runs_filter = dg.RunsFilter(tags={HISTORY_USER_TAG: newcomer})
             deadline = time.monotonic() + 3600
+            landed: set[date] = set()
+            # Done when every day has landed and the runs asked for so far have ended (a history
+            # longer than a tick's ration comes in more runs on later ticks), or one failed.
             while time.monotonic() < deadline and daemon.poll() is None:
                 memory.sample()
                 records = instance.get_run_records(runs_filter)
-                if records and all(r.dagster_run.is_finished for r in records):
+                with Warehouse(env["HR_DATABASE_URL"]).connection() as conn:
+                    landed = loaded_days(conn, [newcomer], first, last)[newcomer]
+                finished = bool(records) and all(r.dagster_run.is_finished for r in records)
+                if finished and (len(landed) == history_days or any(r.dagster_run.is_failure for r in records)):
                     break
                 time.sleep(1)
             records = instance.get_run_records(runs_filter)
-            with Warehouse(env["HR_DATABASE_URL"]).connection() as conn:
-                landed = loaded_days(conn, [newcomer], first, date.today())[newcomer]
             ended = max((r.end_time or time.time()) for r in records) if records else time.time()
             ticks = sensor_tick_seconds(instance, "users_sensor", started)
             figures = {
@@ -386,8 +393,13 @@ def measure_daemon(env: dict[str, str], cursor: str, history_days: int) -> dict[
                 "peak memory (MB)": memory.peaks,
             }
     finally:
+        # Run workers still going (a run past the deadline) end too, before the databases go.
+        leftovers = process_tree(daemon.pid)[1:]
         daemon.terminate()
         daemon.wait(timeout=60)
+        for pid in leftovers:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
     return figures
 
 

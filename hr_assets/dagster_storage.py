@@ -10,9 +10,10 @@ schedules use the stock classes.
 
 It also writes a new run's planned events in one statement. Creating a run logs one
 "materialization planned" event per asset and partition (1,830 for a year's history run) and
-one "check planned" event per check; Dagster hands them over as a batch, but the stock class
-stores a mixed batch an event at a time, with two transactions each (measured: 17 s of a
-users_sensor tick submitting a year of one user's history).
+one "check planned" event per check. Where batch writing is on (DAGSTER_EVENT_BATCH_SIZE, which
+`hr` and the compose file set) Dagster hands them over in batches, but the stock class stores a
+batch of planned events an event at a time, with two transactions each (measured: 17 s of a
+users_sensor tick submitting a year of one user's history, 3.2 s with this class).
 """
 
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,11 @@ from typing import Any
 
 from dagster import AssetKey, DagsterEventType
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.event_log.schema import (
+    AssetCheckExecutionsTable,
+    AssetEventTagsTable,
+    SqlEventLogStorageTable,
+)
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
@@ -57,6 +62,8 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         What each event leaves is what ``store_event`` leaves, but for the LISTEN/NOTIFY
         message dagster-postgres keeps for older watchers (it no longer watches with it) and the
         asset row, which takes the last planned event of each asset instead of every one in turn.
+        If a step after the insert fails, the rows it wrote are deleted before the error goes on:
+        Dagster then stores the batch one event at a time, and would otherwise store it twice.
         """
         if not events or not all(event.dagster_event_type in PLANNED_EVENTS for event in events):
             super().store_event_batch(events)
@@ -64,7 +71,21 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         with self._connect() as conn:
             inserted = conn.execute(self.prepare_insert_event_batch(events).returning(SqlEventLogStorageTable.c.id))
             event_ids = [int(row[0]) for row in inserted.fetchall()]
-        stored = list(zip(events, event_ids, strict=True))
+        try:
+            self._index_planned_events(list(zip(events, event_ids, strict=True)))
+        except Exception:
+            with self.index_transaction() as conn:
+                conn.execute(
+                    AssetCheckExecutionsTable.delete().where(
+                        AssetCheckExecutionsTable.c.evaluation_event_storage_id.in_(event_ids)
+                    )
+                )
+                conn.execute(AssetEventTagsTable.delete().where(AssetEventTagsTable.c.event_id.in_(event_ids)))
+                conn.execute(SqlEventLogStorageTable.delete().where(SqlEventLogStorageTable.c.id.in_(event_ids)))
+            raise
+
+    def _index_planned_events(self, stored: list[tuple[EventLogEntry, int]]) -> None:
+        """The asset rows and tags, and the check executions, of planned events already inserted."""
         assets = [(e, i) for e, i in stored if e.dagster_event_type is DagsterEventType.ASSET_MATERIALIZATION_PLANNED]
         if assets:
             last: dict[AssetKey | None, tuple[EventLogEntry, int]] = {}

@@ -221,8 +221,8 @@ def partition_order(users: Iterable[User], now: datetime) -> list[str]:
 
 
 # The users sensor's memory of each user's history: {"until": the latest complete day when the
-# sensor first saw the user (later days are the nightly load's), "start": the earliest start date
-# its history was requested from}.
+# sensor first asked for the user's history (later days are the nightly load's), "start": the
+# earliest day its history was requested from}.
 HistoryCursor = dict[str, dict[str, str]]
 
 
@@ -258,21 +258,27 @@ def ration_history(
 ) -> tuple[dict[str, tuple[date, date]], HistoryCursor]:
     """The part of ``due`` (from :func:`history_due`) one tick asks for, and the cursor saying so.
 
-    Up to ``days`` days in all, each user's newest days first (their recent data is what they look
-    at first). A user cut short is recorded as asked for from the first day taken, so the days
-    before it are due on the next tick; a user not reached keeps the state it had ``before``.
+    Up to ``days`` days in all: users' whole windows while they fit, and where the first user's
+    window is longer, its newest ``days`` days (recent data is what a participant looks at first).
+    Only the first user is ever cut, so each tick's runs are as long as a run may be: a user cut
+    short is recorded as asked for from the first day taken, is the first due on the next tick
+    and continues there; a user not reached keeps the state it had ``before``.
     """
     rationed: dict[str, tuple[date, date]] = {}
     cursor = dict(after)
     left = days
     for user_id, (first, last) in due.items():
-        take = min(left, (last - first).days + 1)
-        if take <= 0:
+        window = (last - first).days + 1
+        if window <= 0:
+            continue  # a start moved earlier but still after its latest complete day: nothing yet
+        if window > left and rationed:
+            # Not reached this tick: as if not seen (a new user is planned afresh next tick).
             if user_id in before:
                 cursor[user_id] = before[user_id]
             else:
                 cursor.pop(user_id, None)
             continue
+        take = min(window, left)
         start = last - timedelta(days=take - 1)
         rationed[user_id] = (start, last)
         cursor[user_id] = {**after[user_id], "start": start.isoformat()}

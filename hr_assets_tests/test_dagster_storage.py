@@ -92,12 +92,30 @@ def _planned(instance: dg.DagsterInstance, user: str) -> tuple[str, dict[str, An
         for execution in instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
         if execution.run_id == run.run_id
     )
+    keys = list(job.asset_layer.executable_asset_keys)
     latest = {
         key.to_user_string(): info.run_id if info else None
-        for key in job.asset_layer.executable_asset_keys
+        for key in keys
         for info in [instance.event_log_storage.get_latest_planned_materialization_info(key)]
     }
-    return run.run_id, {"planned": planned, "checks": checks, "latest": latest}
+    # The asset rows, which the batched path writes itself (the last planned event of each asset).
+    rows = {
+        r.asset_entry.asset_key.to_user_string(): r.asset_entry.last_run_id for r in instance.get_asset_records(keys)
+    }
+    return run.run_id, {"planned": planned, "checks": checks, "latest": latest, "rows": rows}
+
+
+def _batch_inserts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Sizes of the multi-row event inserts the event log makes from now on."""
+    sizes: list[int] = []
+    insert = PooledPostgresEventLogStorage.prepare_insert_event_batch
+
+    def counted(self: PooledPostgresEventLogStorage, events: Any) -> Any:
+        sizes.append(len(events))
+        return insert(self, events)
+
+    monkeypatch.setattr(PooledPostgresEventLogStorage, "prepare_insert_event_batch", counted)
+    return sizes
 
 
 def test_a_runs_planned_events_leave_what_dagster_leaves_writing_them_one_at_a_time(
@@ -106,12 +124,40 @@ def test_a_runs_planned_events_leave_what_dagster_leaves_writing_them_one_at_a_t
     from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
 
     instance.add_dynamic_partitions(USERS_PARTITION_NAME, ["alice", "bob"])
+    inserts = _batch_inserts(monkeypatch)
     batched_run, batched = _planned(instance, "alice")
+    assert inserts == [25 + len(batched["checks"]) // 5]  # one insert: 25 planned materialisations, the checks
     monkeypatch.setenv("DAGSTER_EMIT_PLANNED_EVENTS_INDIVIDUALLY", "1")
     single_run, single = _planned(instance, "bob")
+    assert len(inserts) == 1
     assert len(batched["planned"]) == 5 * 5  # five days of intraday, summary and the three aggregates
     assert batched["checks"] and all(status == "PLANNED" for *_, status in batched["checks"])
     assert batched["planned"] == single["planned"]
     assert batched["checks"] == single["checks"]
     assert set(batched["latest"].values()) == {batched_run}
     assert set(single["latest"].values()) == {single_run}
+    assert set(batched["rows"]) == set(batched["latest"])
+    assert set(single["rows"].values()) == {single_run}  # bob's run came last for every asset
+
+
+def test_a_batch_that_fails_halfway_is_stored_once_by_dagsters_one_at_a_time_fallback(
+    instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
+
+    instance.add_dynamic_partitions(USERS_PARTITION_NAME, ["alice", "bob"])
+    _, expected = _planned(instance, "alice")
+    storage = instance.event_log_storage
+    fail_once = [True]
+    store_check = storage.store_asset_check_event
+
+    def flaky(event: Any, event_id: int | None) -> None:
+        if fail_once.pop() if fail_once else False:
+            raise OSError("connection reset while writing a check execution")
+        store_check(event, event_id)
+
+    monkeypatch.setattr(storage, "store_asset_check_event", flaky)
+    _, after_failure = _planned(instance, "bob")
+    assert not fail_once  # the failure happened
+    assert after_failure["planned"] == expected["planned"]  # 25, not 25 + the rows of the failed batch
+    assert after_failure["checks"] == expected["checks"]

@@ -147,6 +147,10 @@ def test_instance_settings_are_dagster_yamls() -> None:
     assert values["retention"]["enabled"] is False
     assert values["telemetry"]["enabled"] is False
     assert values["pythonLogs"]["managedPythonLoggers"] == instance["python_logs"]["managed_python_loggers"]
+    # The run queue is read as often as dagster.yaml's run_coordinator reads it.
+    queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert instance["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    assert queued == {"dequeueIntervalSeconds": instance["run_coordinator"]["config"]["dequeue_interval_seconds"]}
 
 
 def test_runs_are_kubernetes_jobs_of_the_code_location_on_external_storage() -> None:

@@ -290,22 +290,22 @@ def test_users_sensor_requests_history_as_ranged_runs_skipping_loaded_days(
     assert json.loads(first.cursor or "") == {
         "angeles": {"until": angeles_days[-1].isoformat(), "start": angeles_days[angeles_cut].isoformat()}
     }
-    # The next tick: the rest of angeles', then tokyo's newest; the third: tokyo's oldest, around
-    # the day already loaded; then nothing.
-    tokyo_cut = history_days - (HISTORY_DAYS_PER_TICK - angeles_cut)
+    # The next tick: the rest of angeles' (tokyo's history does not fit beside it and waits whole);
+    # the third: tokyo's newest year; the fourth: tokyo's oldest days, around the day already
+    # loaded; then nothing.
     second = _evaluate_users_sensor(instance, db_url, cursor=first.cursor)
-    assert _ranges(second) == [
-        PartitionRange(angeles_days[0], "angeles", angeles_days[angeles_cut - 1], "angeles"),
-        PartitionRange(tokyo_days[tokyo_cut], "tokyo", tokyo_days[-1], "tokyo"),
-    ]
+    assert _ranges(second) == [PartitionRange(angeles_days[0], "angeles", angeles_days[angeles_cut - 1], "angeles")]
     third = _evaluate_users_sensor(instance, db_url, cursor=second.cursor)
-    assert _ranges(third) == [
+    tokyo_cut = history_days - HISTORY_DAYS_PER_TICK
+    assert _ranges(third) == [PartitionRange(tokyo_days[tokyo_cut], "tokyo", tokyo_days[-1], "tokyo")]
+    fourth = _evaluate_users_sensor(instance, db_url, cursor=third.cursor)
+    assert _ranges(fourth) == [
         PartitionRange(tokyo_days[0], "tokyo", tokyo_days[9], "tokyo"),
         PartitionRange(tokyo_days[11], "tokyo", tokyo_days[tokyo_cut - 1], "tokyo"),
     ]
-    fourth = _evaluate_users_sensor(instance, db_url, cursor=third.cursor)
-    assert not fourth.run_requests and fourth.cursor == third.cursor
-    assert json.loads(fourth.cursor or "") == {
+    fifth = _evaluate_users_sensor(instance, db_url, cursor=fourth.cursor)
+    assert not fifth.run_requests and fifth.cursor == fourth.cursor
+    assert json.loads(fifth.cursor or "") == {
         "angeles": {"until": angeles_days[-1].isoformat(), "start": starts["angeles"].isoformat()},
         "tokyo": {"until": tokyo_days[-1].isoformat(), "start": starts["tokyo"].isoformat()},
     }

@@ -164,26 +164,26 @@ def test_a_user_starting_in_the_future_has_no_history_yet() -> None:
     assert due == {} and cursor == {"soon": {"until": "2025-06-04", "start": "2025-07-01"}}
 
 
-def test_a_tick_asks_for_a_ration_of_history_newest_first_and_the_next_tick_goes_on() -> None:
+def test_a_tick_asks_for_a_ration_of_history_cutting_only_its_first_user_newest_days_first() -> None:
     users = [_user("ann", start=date(2025, 1, 1)), _user("bob", start=date(2025, 5, 1)), _user("cy")]
-    now = datetime(2025, 6, 10, 12, tzinfo=UTC)  # the latest complete day is 9 June
-    due, after = history_due(users, {}, now)
-    # 170 days: all 160 of ann's, the newest 10 of bob's 40; cy is not reached.
-    first, cursor = ration_history(due, {}, after, days=170)
-    assert first == {"ann": (date(2025, 1, 1), date(2025, 6, 9)), "bob": (date(2025, 5, 31), date(2025, 6, 9))}
+    now = datetime(2025, 6, 10, 12, tzinfo=UTC)  # the latest complete day is 9 June: 160, 40, 160 days due
+    ticks: list[dict[str, tuple[date, date]]] = []
+    cursor: dict[str, dict[str, str]] = {}
+    for minute in range(6):
+        due, after = history_due(users, cursor, now + timedelta(minutes=minute))
+        taken, cursor = ration_history(due, cursor, after, days=100)
+        ticks.append(taken)
+    assert ticks == [
+        {"ann": (date(2025, 3, 2), date(2025, 6, 9))},  # ann's newest 100; bob and cy wait whole
+        {"ann": (date(2025, 1, 1), date(2025, 3, 1)), "bob": (date(2025, 5, 1), date(2025, 6, 9))},
+        {"cy": (date(2025, 3, 2), date(2025, 6, 9))},
+        {"cy": (date(2025, 1, 1), date(2025, 3, 1))},
+        {},
+        {},
+    ]
     assert cursor == {
-        "ann": {"until": "2025-06-09", "start": "2025-01-01"},
-        "bob": {"until": "2025-06-09", "start": "2025-05-31"},
+        uid: {"until": "2025-06-09", "start": f"2025-0{m}-01"} for uid, m in (("ann", 1), ("bob", 5), ("cy", 1))
     }
-    # The next tick: bob's 30 older days, then cy's newest 140 of 160; the third, cy's first 20.
-    due, after = history_due(users, cursor, now + timedelta(minutes=1))
-    second, cursor = ration_history(due, cursor, after, days=170)
-    assert second == {"bob": (date(2025, 5, 1), date(2025, 5, 30)), "cy": (date(2025, 1, 21), date(2025, 6, 9))}
-    due, after = history_due(users, cursor, now + timedelta(minutes=2))
-    third, cursor = ration_history(due, cursor, after, days=170)
-    assert third == {"cy": (date(2025, 1, 1), date(2025, 1, 20))}
-    due, after = history_due(users, cursor, now + timedelta(minutes=3))
-    assert due == {} and ration_history(due, cursor, after, days=170) == ({}, cursor)
 
 
 def test_a_user_not_reached_keeps_what_was_asked_for_before() -> None:
@@ -195,6 +195,21 @@ def test_a_user_not_reached_keeps_what_was_asked_for_before() -> None:
     taken, cursor = ration_history(due, before, after, days=4)
     assert taken == {"ann": (date(2025, 6, 1), date(2025, 6, 4))}
     assert cursor == {"ann": {"until": "2025-06-04", "start": "2025-06-01"}, **before}
+
+
+def test_a_future_start_moved_earlier_but_still_ahead_asks_for_nothing_and_is_recorded() -> None:
+    before = {"soon": {"until": "2025-06-04", "start": "2025-07-10"}}
+    due, after = history_due([_user("soon", start=date(2025, 7, 1))], before, datetime(2025, 6, 5, 12, tzinfo=UTC))
+    assert ration_history(due, before, after, days=4) == ({}, {"soon": {"until": "2025-06-04", "start": "2025-07-01"}})
+
+
+def test_a_user_retired_while_cut_short_leaves_the_cursor() -> None:
+    now = datetime(2025, 6, 10, 12, tzinfo=UTC)
+    due, after = history_due([_user("ann")], {}, now)
+    _, cursor = ration_history(due, {}, after, days=10)
+    assert cursor == {"ann": {"until": "2025-06-09", "start": "2025-05-31"}}
+    due, after = history_due([], cursor, now + timedelta(minutes=1))
+    assert ration_history(due, cursor, after, days=10) == ({}, {})
 
 
 def test_history_ranges_skip_loaded_days_and_take_a_year_per_run() -> None:

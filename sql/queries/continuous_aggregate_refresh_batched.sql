@@ -1,4 +1,4 @@
--- TimescaleDB mode, where refresh_continuous_aggregate takes options (2.2x on): as the plain
+-- TimescaleDB mode, where refresh_continuous_aggregate takes options (2.21 on): as the plain
 -- refresh, with the batch size named. The default batch of 10 buckets makes a year of the
 -- 1-minute aggregate 52,560 transactions (~4 min for one sparse user, whatever the data).
 -- Must run outside a transaction (autocommit connection).

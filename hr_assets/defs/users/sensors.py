@@ -22,7 +22,7 @@ USERS_SENSOR_INTERVAL_S = 10
     minimum_interval_seconds=USERS_SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Keeps the 'users' partitions in step with the users table (retired users' data is kept) "
-    "and loads each new user's history from its start date, a run of up to a year per tick, newest first.",
+    "and loads each new user's history from its start date, in runs of up to a year, a year of history per tick.",
 )
 def users_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
     """Reads the registry, the users partitions, and the load records of users whose history is due.
