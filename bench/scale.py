@@ -368,15 +368,16 @@ def measure_daemon(env: dict[str, str], cursor: str, history_days: int) -> dict[
             landed: set[date] = set()
             # Done when every day has landed and the runs asked for so far have ended (a history
             # longer than a tick's ration comes in more runs on later ticks), or one failed.
-            while time.monotonic() < deadline and daemon.poll() is None:
-                memory.sample()
-                records = instance.get_run_records(runs_filter)
-                with Warehouse(env["HR_DATABASE_URL"]).connection() as conn:
+            # One connection for the polling (autocommit: each look sees what has landed since).
+            with Warehouse(env["HR_DATABASE_URL"]).connection(autocommit=True) as conn:
+                while time.monotonic() < deadline and daemon.poll() is None:
+                    memory.sample()
+                    records = instance.get_run_records(runs_filter)
                     landed = loaded_days(conn, [newcomer], first, last)[newcomer]
-                finished = bool(records) and all(r.dagster_run.is_finished for r in records)
-                if finished and (len(landed) == history_days or any(r.dagster_run.is_failure for r in records)):
-                    break
-                time.sleep(1)
+                    finished = bool(records) and all(r.dagster_run.is_finished for r in records)
+                    if finished and (len(landed) == history_days or any(r.dagster_run.is_failure for r in records)):
+                        break
+                    time.sleep(1)
             records = instance.get_run_records(runs_filter)
             ended = max((r.end_time or time.time()) for r in records) if records else time.time()
             ticks = sensor_tick_seconds(instance, "users_sensor", started)
