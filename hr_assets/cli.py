@@ -70,13 +70,13 @@ def _warehouse() -> Warehouse:
 @contextmanager
 def _clear_errors() -> Iterator[None]:
     """The project's errors (bad input, database, mode) as one-line command errors, not tracebacks."""
-    from hr_assets.encryption import SecretKeyError
     from hr_assets.instance import InstanceError
     from hr_assets.localdb import LocalDatabaseError
     from hr_assets.roster import RosterError
     from hr_assets.sources import SourceError
     from hr_assets.warehouse.api_keys import ApiKeyError
     from hr_assets.warehouse.db import ModeError, WarehouseError
+    from hr_assets.warehouse.encryption import SecretKeyError
     from hr_assets.warehouse.migrations import MigrationError
     from hr_assets.warehouse.users import UserError
 

@@ -16,13 +16,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-import psycopg
-
 from hr_assets.quality import CheckOutcome
 from hr_assets.sources import PayloadKind, SourceError, SourceRegistry, TransientSourceError
 from hr_assets.transform import ParsedIntraday, ParsedSummary, PayloadError, parse_intraday, parse_summary
 from hr_assets.user_day import UserDay
-from hr_assets.warehouse.db import Warehouse, WarehouseError, WarehouseUnavailable, translated_errors
+from hr_assets.warehouse.db import Connection, Warehouse, WarehouseError, WarehouseUnavailable, translated_errors
 from hr_assets.warehouse.loads import LoadResult, copy_data, load_intraday, load_summary, quarantine_payload
 from hr_assets.warehouse.users import User
 
@@ -197,7 +195,7 @@ def _log_progress(report: IngestReport, total: int) -> None:
     )
 
 
-def _write(conn: psycopg.Connection, prepared: _Prepared, payload: PayloadKind) -> PartitionOutcome:
+def _write(conn: Connection, prepared: _Prepared, payload: PayloadKind) -> PartitionOutcome:
     if prepared.parsed is None:
         if prepared.refused_payload is not None:
             quarantine_payload(

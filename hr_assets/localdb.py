@@ -17,7 +17,6 @@ reach the binaries and the data, else in a user namespace (see ``_Runner``); no 
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import logging
@@ -327,11 +326,7 @@ def stop(root: Path) -> bool:
 
 def ensure_database(server: LocalServer, name: str) -> str:
     """Create database ``name`` on ``server`` if missing; return its URL."""
-    import psycopg
-    from psycopg import sql
+    from hr_assets.warehouse.db import create_database
 
-    with psycopg.connect(server.url(), autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
-            with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # a concurrent process made it
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    create_database(server.url(), name)
     return server.url(name)

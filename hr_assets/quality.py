@@ -19,6 +19,9 @@ from pandera.engines.polars_engine import DateTime
 
 from hr_assets.transform import MAX_POSSIBLE_BPM, MIN_POSSIBLE_BPM, ParsedIntraday, ParsedSummary
 
+# Defined with the status query that returns it; re-exported as the checks' input.
+from hr_assets.warehouse.status import DayStats as DayStats
+
 # Plausible heart rates for a wearable wearer: below 25 bpm is beyond documented athletic
 # bradycardia, above 250 beyond any recorded adult maximum. Outside it: a sensor artefact.
 PLAUSIBLE_MIN_BPM = 25
@@ -171,15 +174,6 @@ def quarantine(quarantined: pl.DataFrame) -> CheckOutcome:
             },
         )
     return CheckOutcome(True, "warn", "no record quarantined", {"quarantined": 0})
-
-
-@dataclass(frozen=True)
-class DayStats:
-    """What the intraday readings of one local day say, for checking its summary."""
-
-    minutes_with_readings: int
-    min_bpm: int | None
-    max_bpm: int | None
 
 
 def summary_consistency(parsed: ParsedSummary, stats: DayStats | None) -> CheckOutcome:

@@ -6,12 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
-import psycopg
 from pydantic import PrivateAttr
 
 from hr_assets import localdb
 from hr_assets.settings import get_settings
-from hr_assets.warehouse.db import Mode, Warehouse
+from hr_assets.warehouse.db import Connection, Mode, Warehouse
 
 # Database names on the embedded server: the warehouse, and Dagster's run and event storage.
 WAREHOUSE_DATABASE = "hr"
@@ -63,6 +62,6 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return self.warehouse.mode
 
     @contextmanager
-    def connection(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+    def connection(self, *, autocommit: bool = False) -> Iterator[Connection]:
         with self.warehouse.connection(autocommit=autocommit) as conn:
             yield conn

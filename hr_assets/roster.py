@@ -17,9 +17,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from hr_assets.sources import SourceRegistry, UserProfile
+from hr_assets.warehouse.db import Connection
 from hr_assets.warehouse.users import NewUser, UserError, add_user, validate_timezone, validate_user_id
 
 REQUIRED_COLUMNS = ("id", "timezone", "source", "settings", "start_date")
@@ -130,7 +129,7 @@ def _row_user(values: dict[str, str], sources: SourceRegistry, today: date, reas
     return NewUser(user_id, timezone, start, source, values.get("name") or None, seed, settings)
 
 
-def register_roster(conn: psycopg.Connection, users: list[NewUser], sources: SourceRegistry) -> None:
+def register_roster(conn: Connection, users: list[NewUser], sources: SourceRegistry) -> None:
     """Register ``users`` in one transaction: all of them, or none if one fails."""
     with conn.transaction():
         for user in users:

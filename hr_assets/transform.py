@@ -22,11 +22,16 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any, TypeGuard
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
+
+# Defined at the bottom layer (the warehouse writes and returns them); re-exported as the parser's own.
+from hr_assets.warehouse.parsed import ParsedIntraday as ParsedIntraday
+from hr_assets.warehouse.parsed import ParsedSummary as ParsedSummary
+from hr_assets.warehouse.user_day import local_day_window as local_day_window
+from hr_assets.warehouse.user_day import zone as zone
 
 # Physiologically impossible readings, refused by the parser. (The plausibility check
 # warns on a narrower band; see quality.py.)
@@ -49,43 +54,6 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {"record": pl.String(), "reason": pl
 
 class PayloadError(ValueError):
     """A payload that cannot be loaded at all; the message says where and why."""
-
-
-@dataclass(frozen=True)
-class ParsedIntraday:
-    readings: pl.DataFrame  # INTRADAY_SCHEMA, sorted by time, unique times
-    quarantined: pl.DataFrame  # QUARANTINE_SCHEMA
-    window_start: datetime  # the local day as a UTC interval [start, end)
-    window_end: datetime
-
-    @property
-    def day_seconds(self) -> int:
-        return int((self.window_end - self.window_start).total_seconds())
-
-
-@dataclass(frozen=True)
-class ParsedSummary:
-    user_id: str
-    day: date
-    resting_heart_rate: int | None
-    heart_rate_zones: list[dict[str, Any]]
-    custom_heart_rate_zones: list[dict[str, Any]]
-    quarantined: pl.DataFrame  # QUARANTINE_SCHEMA
-
-
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown IANA time zone {name!r}") from exc
-
-
-def local_day_window(day: date, timezone: str) -> tuple[datetime, datetime]:
-    """The local calendar day as a UTC interval: 23, 24 or 25 hours long."""
-    tz = zone(timezone)
-    start = datetime.combine(day, time(), tz).astimezone(ZoneInfo("UTC"))
-    end = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(ZoneInfo("UTC"))
-    return start, end
 
 
 def _load_json(payload: bytes, where: str) -> Any:

@@ -1,60 +1,17 @@
-"""A partition of the heart-rate assets: one user's local calendar day.
+"""Partitions (one user's local calendar day) and the day arithmetic that picks them.
 
-Every schedule, sensor, check, command, load and refresh speaks of partitions through this type:
-its ``key`` is the Dagster partition key (``YYYY-MM-DD|user``, the multi-partition key of the
-``date`` and ``user`` dimensions), :meth:`UserDay.parse` reads one back, and :meth:`window` is the
-day's span in UTC (23, 24 or 25 hours).
+:class:`UserDay` itself is defined in :mod:`hr_assets.warehouse.user_day` (the warehouse returns it);
+it is re-exported here, where the rest of the project has always found it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hr_assets.transform import local_day_window
+from hr_assets.warehouse.user_day import KEY_SEPARATOR, PartitionKeyError, UserDay, parse_keys
 
-KEY_SEPARATOR = "|"
-
-
-class PartitionKeyError(ValueError):
-    """A string that is not a ``YYYY-MM-DD|user`` partition key."""
-
-
-@dataclass(frozen=True, order=True)
-class UserDay:
-    """``user_id``'s local calendar date ``day``. Sorts by user, then day."""
-
-    user_id: str
-    day: date
-
-    @property
-    def key(self) -> str:
-        return f"{self.day.isoformat()}{KEY_SEPARATOR}{self.user_id}"
-
-    @classmethod
-    def parse(cls, key: str) -> UserDay:
-        day, separator, user_id = key.partition(KEY_SEPARATOR)
-        try:
-            parsed = date.fromisoformat(day)
-        except ValueError:
-            parsed = None
-        if not separator or not user_id or parsed is None:
-            raise PartitionKeyError(f"{key!r} is not a partition key (YYYY-MM-DD|user)")
-        return cls(user_id, parsed)
-
-    def window(self, timezone: str) -> tuple[datetime, datetime]:
-        """[start, end) of the day in UTC: local midnight to the next local midnight in ``timezone``."""
-        return local_day_window(self.day, timezone)
-
-    def __str__(self) -> str:
-        return self.key
-
-
-def parse_keys(keys: Iterable[str]) -> list[UserDay]:
-    """The partitions named by ``keys``, sorted by user then day."""
-    return sorted(UserDay.parse(key) for key in keys)
+__all__ = ["KEY_SEPARATOR", "PartitionKeyError", "UserDay", "complete_days", "latest_complete_day", "parse_keys"]
 
 
 def latest_complete_day(timezone: str, now: datetime) -> date:

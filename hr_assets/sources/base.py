@@ -17,10 +17,12 @@ endpoints; a source may then skip the other, which a summary-only fetch makes mu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
+
+# Defined with the users table it is a row of; re-exported as the sources' contract.
+from hr_assets.warehouse.users import UserProfile as UserProfile
 
 PayloadKind = Literal["intraday", "summary"]
 
@@ -34,17 +36,6 @@ class TransientSourceError(SourceError):
 
     The loader lets it through to the run's retry policy instead of failing the partition for good.
     """
-
-
-@dataclass(frozen=True)
-class UserProfile:
-    """What a source needs to know about a user (a row of the ``users`` table)."""
-
-    user_id: str
-    timezone: str
-    source: str = "simulated"
-    seed: int | None = None
-    source_config: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

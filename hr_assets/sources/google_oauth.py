@@ -47,8 +47,7 @@ from hr_assets.settings import get_settings
 from hr_assets.sources.base import SourceError, TransientSourceError
 
 if TYPE_CHECKING:
-    import psycopg
-
+    from hr_assets.warehouse.db import Connection
     from hr_assets.warehouse.users import User
 
 log = logging.getLogger(__name__)
@@ -357,8 +356,8 @@ def disconnect_user(url: str, user_id: str) -> Disconnected | None:
     Google cannot be reached the grant is kept and the error raised, so that a later
     disconnect can still revoke it.
     """
-    from hr_assets.encryption import SecretKeyError
     from hr_assets.warehouse.db import connection
+    from hr_assets.warehouse.encryption import SecretKeyError
     from hr_assets.warehouse.tokens import delete_grant, load_grant
 
     with connection(url) as conn:
@@ -377,7 +376,7 @@ def disconnect_user(url: str, user_id: str) -> Disconnected | None:
     return "revoked" if revoked else "already invalid"
 
 
-def not_connected(conn: psycopg.Connection, users: Iterable[User]) -> set[str]:
+def not_connected(conn: Connection, users: Iterable[User]) -> set[str]:
     """The google_health users among ``users`` who have no grant yet (their days cannot load)."""
     from hr_assets.warehouse.tokens import users_with_grant
 

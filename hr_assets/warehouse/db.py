@@ -8,6 +8,7 @@ rest. Code above the package sees only those.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import time
@@ -23,11 +24,17 @@ import psycopg_pool
 from psycopg import sql
 
 from hr_assets.settings import SQL_DIR, get_settings
+from hr_assets.warehouse.migration_files import latest_version
 from hr_assets.warehouse.urls import redact, unreadable
 
 log = logging.getLogger(__name__)
 
 QUERY_DIR = SQL_DIR / "queries"
+
+
+# The connection type the warehouse hands out: code above the package names it from here, never
+# from the driver.
+Connection = psycopg.Connection
 
 
 class Mode(enum.StrEnum):
@@ -66,6 +73,14 @@ def readable_url(url: str) -> str:
 def connection(url: str, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
     with connect(url, autocommit=autocommit) as conn:
         yield conn
+
+
+def create_database(server_url: str, name: str) -> None:
+    """Create database ``name`` on the server at ``server_url`` (as a role allowed to) unless it exists."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # a concurrent process made it
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 @cache
@@ -278,8 +293,6 @@ class Warehouse:
 
         Raises :class:`SchemaError` saying what to run when the schema is missing or behind.
         """
-        from hr_assets.warehouse.migrations import latest_version
-
         with self.connection(autocommit=True) as conn:
             state = schema_state(conn)
         needed = latest_version()

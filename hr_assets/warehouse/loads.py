@@ -20,8 +20,8 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from hr_assets.transform import ParsedIntraday, ParsedSummary
 from hr_assets.warehouse.db import query
+from hr_assets.warehouse.parsed import ParsedIntraday, ParsedSummary
 
 INTRADAY_COLUMNS = ("user_id", "time", "bpm", "confidence")
 

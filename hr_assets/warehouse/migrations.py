@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
-from hr_assets.settings import SQL_DIR
 from hr_assets.warehouse.db import Mode, connect, detect_mode
+from hr_assets.warehouse.migration_files import FILE_RE as _FILE_RE
+from hr_assets.warehouse.migration_files import MIGRATIONS_DIR as MIGRATIONS_DIR
+from hr_assets.warehouse.migration_files import latest_version as latest_version
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = SQL_DIR / "migrations"
 # Arbitrary constant identifying "hr-pipeline schema migration" among advisory locks.
 MIGRATION_LOCK_KEY = 0x68725F6D6967  # "hr_mig"
-_FILE_RE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?:\.(?P<mode>timescale|postgres))?\.sql$")
 
 
 class MigrationError(RuntimeError):
@@ -65,12 +64,6 @@ def discover(mode: Mode, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         Migration(v, name, tuple(sorted(files, key=lambda p: p.name.count("."))))
         for v, (name, files) in sorted(by_version.items())
     ]
-
-
-def latest_version(directory: Path = MIGRATIONS_DIR) -> int:
-    """The newest migration version this code has, in either mode."""
-    versions = [int(m["version"]) for path in directory.glob("*.sql") if (m := _FILE_RE.match(path.name))]
-    return max(versions, default=0)
 
 
 def migrate(url: str, wanted_mode: str | None = None, directory: Path = MIGRATIONS_DIR) -> tuple[Mode, list[str]]:

@@ -8,9 +8,17 @@ from datetime import date, datetime
 
 import psycopg
 
-from hr_assets.quality import DayStats
-from hr_assets.user_day import UserDay
 from hr_assets.warehouse.db import query
+from hr_assets.warehouse.user_day import UserDay
+
+
+@dataclass(frozen=True)
+class DayStats:
+    """What the intraday readings of one local day say, for checking its summary."""
+
+    minutes_with_readings: int
+    min_bpm: int | None
+    max_bpm: int | None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Stored OAuth grants of google_health users (``google_health_tokens``), encrypted at rest.
 
 Callers hand in and get back the refresh token in clear; it is encrypted here with the
-operator's key (:mod:`hr_assets.encryption`) before it reaches the database, so neither the
+operator's key (:mod:`hr_assets.warehouse.encryption`) before it reaches the database, so neither the
 table nor a dump of it holds a usable token. Access tokens are never stored.
 """
 
@@ -12,8 +12,8 @@ from datetime import datetime
 
 import psycopg
 
-from hr_assets.encryption import decrypt, encrypt
 from hr_assets.warehouse.db import query
+from hr_assets.warehouse.encryption import decrypt, encrypt
 
 
 @dataclass(frozen=True)

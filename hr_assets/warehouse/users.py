@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -11,9 +12,8 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from hr_assets.sources.base import UserProfile
-from hr_assets.transform import zone
 from hr_assets.warehouse.db import query
+from hr_assets.warehouse.user_day import zone
 
 # \Z, not $: a $ also matches before a final newline.
 USER_ID_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
@@ -21,6 +21,17 @@ USER_ID_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
 
 class UserError(ValueError):
     """A user that cannot be registered or changed as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """What a source needs to know about a user (a row of the ``users`` table)."""
+
+    user_id: str
+    timezone: str
+    source: str = "simulated"
+    seed: int | None = None
+    source_config: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
