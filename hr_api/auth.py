@@ -8,13 +8,13 @@ not each look the key up; a revoked key stops working within that time.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import threading
 import time
 from dataclasses import dataclass
 
 from fastapi import HTTPException, status
 
+from hr_assets.local.network import is_loopback as is_loopback
 from hr_assets.warehouse.api_keys import ApiKey, find_key, key_hash
 from hr_assets.warehouse.db import ConnectionPool
 
@@ -43,15 +43,6 @@ class Principal:
 
 NOBODY_IN_PARTICULAR = Principal(all_users=True, user_ids=frozenset(), metrics=True)
 METRICS_ONLY = Principal(all_users=False, user_ids=frozenset(), metrics=True)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def unauthorized(message: str) -> HTTPException:

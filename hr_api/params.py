@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Annotated
 
-from fastapi import HTTPException, status
+from fastapi import HTTPException, Query, status
 
+from hr_assets.warehouse.readings import Resolution
 from hr_assets.warehouse.users import USER_ID_RE
 
 MAX_USERS = 20
@@ -63,3 +65,29 @@ def parse_user_ids(value: str) -> list[str]:
     if len(unique) > MAX_USERS:
         raise invalid("user_ids", f"{len(unique)} users asked for; at most {MAX_USERS} per request")
     return unique
+
+
+# The query parameters the routes share: each route module takes them from here, never from another route.
+StartDate = Annotated[
+    str,
+    Query(
+        description="Start of the range: a date (its 00:00 UTC) or an ISO 8601 date-time; without an offset it is UTC.",
+        examples=["2025-06-01", "2025-06-01T08:00:00Z", "2025-06-01T10:00:00+02:00"],
+    ),
+]
+EndDate = Annotated[
+    str,
+    Query(
+        description="End of the range (exclusive), in the same forms; after start_date.",
+        examples=["2025-06-02", "2025-06-01T18:00:00Z", "2025-06-01T12:00:00+02:00"],
+    ),
+]
+UserId = Annotated[str, Query(description="The user.", examples=["user1"])]
+Interval = Annotated[
+    Resolution | None,
+    Query(description="1s (raw readings), 1m, 1h or 1d (the user's local days). Unset: the finest that fits."),
+]
+MaxPoints = Annotated[
+    int,
+    Query(ge=1, le=MAX_POINTS_LIMIT, description="Most points to return (all users together)."),
+]

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -55,7 +54,7 @@ DEFAULT_USERS_HISTORY_DAYS = 30
 
 
 def _warehouse_url() -> str:
-    from hr_assets.resources import resolve_database_url
+    from hr_assets.localdb import resolve_database_url
 
     return resolve_database_url()
 
@@ -557,7 +556,7 @@ def serve(port: int, api_port: int | None) -> None:
     dagster_ui = [str(bin_dir / "dg"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "--host", "127.0.0.1"]
     children = [
         subprocess.Popen([*dagster_ui, "--port", str(port)], env=env, cwd=env["DAGSTER_HOME"]),
-        subprocess.Popen([str(bin_dir / "hr"), "api", "--host", "127.0.0.1", "--port", str(api_port)], env=env),
+        subprocess.Popen([str(bin_dir / "hr-api"), "--host", "127.0.0.1", "--port", str(api_port)], env=env),
     ]
     click.echo(f"Dagster UI: http://127.0.0.1:{port}")
     click.echo(f"API:        http://127.0.0.1:{api_port}  (docs /docs, dashboard /app/)")
@@ -595,33 +594,17 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default HR_API_WORKERS, 1).")
 def api(host: str | None, port: int | None, workers: int | None) -> None:
     """Run the query API (and the dashboard under /app/) until interrupted."""
-    import uvicorn
-
-    from hr_api.auth import is_loopback
-    from hr_api.main import create_app, resolve_api_database_url
+    from hr_assets.local.network import open_api_refusal
 
     settings = get_settings()
-    workers = workers or settings.api_workers
-    host = host or settings.api_host
-    if settings.api_auth == "off" and not is_loopback(host):
-        raise click.ClickException(
-            f"HR_API_AUTH=off serves everyone's heart rate without a key: allowed only on loopback, not {host}. "
-            "Set HR_API_AUTH=keys and make keys with `hr api-keys create`."
-        )
-    port = localdb.free_port(port or settings.api_port) if is_loopback(host) else (port or settings.api_port)
-    with _clear_errors():
-        url = resolve_api_database_url(settings)
-    click.echo(f"hr api on http://{host}:{port} (auth {settings.api_auth}, {workers} worker(s))")
-    if workers == 1:
-        uvicorn.run(create_app(settings, database_url=url), host=host, port=port, log_level="info")
-        return
-    # Each worker imports hr_api.main:app, which reads these: the database found here, and the
-    # folder where the workers add up their request metrics (emptied: old workers' counts go).
-    shared = settings.home / "api-metrics"
-    shutil.rmtree(shared, ignore_errors=True)
-    shared.mkdir(parents=True)
-    os.environ.update(HR_API_DATABASE_URL=url, PROMETHEUS_MULTIPROC_DIR=str(shared))
-    uvicorn.run("hr_api.main:app", host=host, port=port, log_level="info", workers=workers)
+    # Refused here too, before this process becomes the API's: the message then comes from `hr` itself.
+    refusal = open_api_refusal(settings.api_auth, host or settings.api_host)
+    if refusal is not None:
+        raise click.ClickException(refusal)
+    options = {"--host": host, "--port": port, "--workers": workers}
+    args = [part for name, value in options.items() if value is not None for part in (name, str(value))]
+    # The API is its own process (hr_api.serve): exec'd, so that signals to `hr api` reach the server itself.
+    os.execv(str(Path(sys.executable).parent / "hr-api"), ["hr-api", *args])
 
 
 @main.group("api-keys")

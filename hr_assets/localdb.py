@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from hr_assets.settings import get_settings
+
 log = logging.getLogger(__name__)
 
 SUPERUSER = "postgres"
@@ -330,3 +332,28 @@ def ensure_database(server: LocalServer, name: str) -> str:
 
     create_database(server.url(), name)
     return server.url(name)
+
+
+# Database names on the embedded server: the warehouse, and Dagster's run and event storage.
+WAREHOUSE_DATABASE = "hr"
+DAGSTER_DATABASE = "dagster"
+
+
+class EmbeddedServerNotRunning(RuntimeError):
+    """HR_DATABASE_URL is unset and the embedded server is not running (and was not to be started)."""
+
+
+def resolve_database_url(explicit: str | None = None, *, start: bool = True) -> str:
+    """``explicit``, else ``HR_DATABASE_URL``, else the embedded server (started when ``start``)."""
+    settings = get_settings()
+    url = explicit or settings.database_url
+    if url:
+        return url
+    root = settings.home / "postgres"
+    server = ensure_running(root) if start else running_server(root)
+    if server is None:
+        raise EmbeddedServerNotRunning(
+            f"the embedded PostgreSQL in {root} is not running and HR_DATABASE_URL is unset: start it with "
+            "`hr db start` (make run does), or set HR_DATABASE_URL"
+        )
+    return ensure_database(server, WAREHOUSE_DATABASE) if start else server.url(WAREHOUSE_DATABASE)

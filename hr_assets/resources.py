@@ -8,33 +8,12 @@ from contextlib import contextmanager
 import dagster as dg
 from pydantic import PrivateAttr
 
-from hr_assets import localdb
-from hr_assets.settings import get_settings
+# Where the warehouse is lives with the embedded server, which the query API uses too without this Dagster module.
+from hr_assets.localdb import DAGSTER_DATABASE as DAGSTER_DATABASE
+from hr_assets.localdb import WAREHOUSE_DATABASE as WAREHOUSE_DATABASE
+from hr_assets.localdb import EmbeddedServerNotRunning as EmbeddedServerNotRunning
+from hr_assets.localdb import resolve_database_url
 from hr_assets.warehouse.db import Connection, Mode, Warehouse
-
-# Database names on the embedded server: the warehouse, and Dagster's run and event storage.
-WAREHOUSE_DATABASE = "hr"
-DAGSTER_DATABASE = "dagster"
-
-
-class EmbeddedServerNotRunning(RuntimeError):
-    pass
-
-
-def resolve_database_url(explicit: str | None = None, *, start: bool = True) -> str:
-    """``explicit``, else ``HR_DATABASE_URL``, else the embedded server (started when ``start``)."""
-    settings = get_settings()
-    url = explicit or settings.database_url
-    if url:
-        return url
-    root = settings.home / "postgres"
-    server = localdb.ensure_running(root) if start else localdb.running_server(root)
-    if server is None:
-        raise EmbeddedServerNotRunning(
-            f"the embedded PostgreSQL in {root} is not running and HR_DATABASE_URL is unset: start it with "
-            "`hr db start` (make run does), or set HR_DATABASE_URL"
-        )
-    return localdb.ensure_database(server, WAREHOUSE_DATABASE) if start else server.url(WAREHOUSE_DATABASE)
 
 
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]

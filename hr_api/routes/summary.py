@@ -8,9 +8,8 @@ from fastapi import APIRouter, Query
 
 from hr_api.deps import Caller, State, require_readable
 from hr_api.models import Summary, SummaryDay, Zone
-from hr_api.params import invalid, parse_day, parse_user_id
+from hr_api.params import UserId, invalid, parse_day, parse_user_id
 from hr_api.responses import SERIES
-from hr_api.routes.timeseries import UserId
 from hr_assets.warehouse import readings
 
 router = APIRouter()

@@ -9,37 +9,24 @@ from fastapi import APIRouter, Query, Response
 
 from hr_api.deps import Caller, State, require_readable
 from hr_api.models import MultiUserTimeseries, Timeseries
-from hr_api.params import DEFAULT_MAX_POINTS, MAX_POINTS_LIMIT, invalid, parse_range, parse_user_id, parse_user_ids
+from hr_api.params import (
+    DEFAULT_MAX_POINTS,
+    EndDate,
+    Interval,
+    MaxPoints,
+    StartDate,
+    UserId,
+    invalid,
+    parse_range,
+    parse_user_id,
+    parse_user_ids,
+)
 from hr_api.resolution import Plan, TooManyPoints, plan
 from hr_api.responses import SERIES
 from hr_assets.warehouse import readings
 from hr_assets.warehouse.readings import LEVELS, Resolution, UserPoints
 
 router = APIRouter()
-
-StartDate = Annotated[
-    str,
-    Query(
-        description="Start of the range: a date (its 00:00 UTC) or an ISO 8601 date-time; without an offset it is UTC.",
-        examples=["2025-06-01", "2025-06-01T08:00:00Z", "2025-06-01T10:00:00+02:00"],
-    ),
-]
-EndDate = Annotated[
-    str,
-    Query(
-        description="End of the range (exclusive), in the same forms; after start_date.",
-        examples=["2025-06-02", "2025-06-01T18:00:00Z", "2025-06-01T12:00:00+02:00"],
-    ),
-]
-UserId = Annotated[str, Query(description="The user.", examples=["user1"])]
-Interval = Annotated[
-    Resolution | None,
-    Query(description="1s (raw readings), 1m, 1h or 1d (the user's local days). Unset: the finest that fits."),
-]
-MaxPoints = Annotated[
-    int,
-    Query(ge=1, le=MAX_POINTS_LIMIT, description="Most points to return (all users together)."),
-]
 
 
 def _series(

@@ -463,7 +463,7 @@ class GoogleHealthSource:
             return tokens.access_token
 
     def _refresh(self, user_id: str) -> google_oauth.Tokens:
-        from hr_assets.resources import resolve_database_url
+        from hr_assets.localdb import resolve_database_url
         from hr_assets.warehouse.db import connection
         from hr_assets.warehouse.tokens import load_grant, save_grant
 
