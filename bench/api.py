@@ -59,7 +59,7 @@ from hr_assets.warehouse.users import NewUser, add_user, users_by_id
 # A June range: no DST change in either zone.
 FIRST_DAY = date(2025, 6, 1)
 DEFAULT_DAYS = 30
-# Seeds and zones of the project's default users (hr_assets.cli.DEFAULT_USERS).
+# Seeds and zones of the project's default users (hr_assets.user_setup.DEFAULT_USERS).
 USERS = (("user1", 23, "Europe/Berlin"), ("user2", 37, "America/New_York"))
 DATABASE = "hr_bench_api"
 WARMUP = 20

@@ -64,7 +64,7 @@ from hr_assets.warehouse.users import NewUser, User, add_user, get_user, list_us
 FIRST_DAY = date(2025, 6, 1)
 DEFAULT_DAYS = 30
 DEFAULT_USERS = 2
-# Seeds and zones of the project's default users (hr_assets.cli.DEFAULT_USERS), cycled.
+# Seeds and zones of the project's default users (hr_assets.user_setup.DEFAULT_USERS), cycled.
 USER_SPECS = ((23, "Europe/Berlin"), (37, "America/New_York"))
 # The correction of the re-load: +1 bpm on this share of the readings.
 CORRECTED_SHARE = 0.10

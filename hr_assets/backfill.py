@@ -9,11 +9,80 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 import dagster as dg
 
 from hr_assets.defs.common import PURPOSE_TAG, range_tags
-from hr_assets.planning import PartitionRange
+from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
+from hr_assets.instance import sync_partitions
+from hr_assets.planning import PartitionRange, backfill_ranges, requested_days
+from hr_assets.warehouse.db import Warehouse
+from hr_assets.warehouse.status import loaded_days
+from hr_assets.warehouse.users import User
+
+# Days `hr backfill` loads when neither --last-days nor --from/--to is given.
+DEFAULT_BACKFILL_DAYS = 7
+
+
+class UnknownUsers(ValueError):
+    """Users asked for by id that are not active; ``user_ids`` names them."""
+
+    def __init__(self, user_ids: list[str]) -> None:
+        super().__init__(f"no active user {', '.join(user_ids)}")
+        self.user_ids = user_ids
+
+
+@dataclass(frozen=True)
+class BackfillPlan:
+    """What a backfill asks for (each user's days) and the ranged runs that load the days not loaded yet."""
+
+    requested: dict[str, list[date]]
+    ranges: list[PartitionRange]
+    user_order: list[str]
+
+    @property
+    def day_count(self) -> int:
+        return sum(len(days) for days in self.requested.values())
+
+    @property
+    def partition_count(self) -> int:
+        return sum(len(r.partitions(self.user_order)) for r in self.ranges)
+
+
+def plan_backfill(
+    warehouse: Warehouse,
+    instance: dg.DagsterInstance,
+    active: list[User],
+    *,
+    user_ids: Sequence[str] = (),
+    first: date | None = None,
+    last: date | None = None,
+    last_days: int | None = None,
+    force: bool = False,
+    now: datetime,
+) -> BackfillPlan:
+    """The runs that load ``user_ids``' (default: every active user's) complete days in [first, last], or their
+    last ``last_days`` (default :data:`DEFAULT_BACKFILL_DAYS` when no date is given); days already loaded are
+    skipped unless ``force``. Adds the users partitions ``active`` needs to ``instance``.
+
+    Raises :class:`UnknownUsers` for ids that are not active users.
+    """
+    unknown = sorted(set(user_ids) - {u.id for u in active})
+    if unknown:
+        raise UnknownUsers(unknown)
+    chosen = [u for u in active if not user_ids or u.id in user_ids]
+    if last_days is None and not (first or last):
+        last_days = DEFAULT_BACKFILL_DAYS
+    requested = requested_days(chosen, first, last, last_days, now)
+    days = [d for ds in requested.values() for d in ds]
+    if not days:
+        return BackfillPlan(requested, [], [])
+    with warehouse.connection() as conn:
+        loaded = {} if force else loaded_days(conn, sorted(requested), min(days), max(days))
+    sync_partitions(instance, active)
+    order = instance.get_dynamic_partitions(USERS_PARTITION_NAME)
+    return BackfillPlan(requested, backfill_ranges(requested, loaded, order), list(order))
 
 
 @dataclass(frozen=True)

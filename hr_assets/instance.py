@@ -7,6 +7,7 @@ Dagster storage URLs, and event batching. Nothing here runs inside Dagster's own
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -82,6 +83,15 @@ def dagster_env() -> dict[str, str]:
         if problem:
             raise InstanceError(f"{name} is not a PostgreSQL URL: {problem}")
     return instance_env(home, urls["HR_DATABASE_URL"], urls["HR_DAGSTER_STORAGE_URL"])
+
+
+def enter_dagster_environment() -> dict[str, str]:
+    """:func:`dagster_env`, also set in this process's environment, for a command that runs Dagster in process
+    (the instance and the definitions read it there). Called at a command's start, before Dagster is used."""
+    env = dagster_env()
+    os.environ.update(env)
+    get_settings.cache_clear()  # the settings read the environment once: read it again, with these
+    return env
 
 
 def sync_partitions(instance: dg.DagsterInstance, active: Iterable[User]) -> tuple[list[str], list[str]]:

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
-from hr_assets.warehouse.encryption import SecretKeyError, decrypt, encrypt, key_file
 from hr_assets.settings import get_settings
 from hr_assets.sources import SOURCES
+from hr_assets.warehouse.encryption import SecretKeyError, decrypt, encrypt, key_file
 from hr_assets.warehouse.tokens import delete_grant, load_grant, save_grant
 from hr_assets.warehouse.users import NewUser, add_user
 
