@@ -45,10 +45,10 @@ from harness import drop_database, log, machine, recreate_database, server, wait
 
 from hr_api.params import DEFAULT_MAX_POINTS
 from hr_api.resolution import plan
-from hr_assets import localdb
-from hr_assets.ingest import changed_windows, ingest
+from hr_assets.domain.ingest import changed_windows, ingest
+from hr_assets.domain.user_day import UserDay
+from hr_assets.local import localdb
 from hr_assets.sources import SOURCES
-from hr_assets.user_day import UserDay
 from hr_assets.warehouse import readings
 from hr_assets.warehouse.aggregates import LEVELS, refresh
 from hr_assets.warehouse.db import Warehouse, connect, detect_mode
@@ -59,7 +59,7 @@ from hr_assets.warehouse.users import NewUser, add_user, users_by_id
 # A June range: no DST change in either zone.
 FIRST_DAY = date(2025, 6, 1)
 DEFAULT_DAYS = 30
-# Seeds and zones of the project's default users (hr_assets.user_setup.DEFAULT_USERS).
+# Seeds and zones of the project's default users (hr_assets.domain.user_setup.DEFAULT_USERS).
 USERS = (("user1", 23, "Europe/Berlin"), ("user2", 37, "America/New_York"))
 DATABASE = "hr_bench_api"
 WARMUP = 20

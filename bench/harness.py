@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets.warehouse.db import Mode, connect, detect_mode
 from hr_assets.warehouse.migrations import migrate
 

@@ -7,7 +7,7 @@ for N dense readings (one per second; default 30 days x 2 users = 5,184,000 rows
    (``LIKE ... INCLUDING ALL``: same primary key; a hypertable in TimescaleDB mode), one COPY and
    commit per partition, once as CSV and once in the binary format; the faster is the ceiling;
 2. the project's load path for the same rows from Fitbit-shaped JSON: the real
-   :func:`hr_assets.ingest.ingest` as the asset calls it (prefetch thread, parse, validate, time
+   :func:`hr_assets.domain.ingest.ingest` as the asset calls it (prefetch thread, parse, validate, time
    zone, checks, write);
 3. the same again over the rows already present, with corrected values (+1 bpm on 10 %);
 4. rows/s, the ratios 2/1 and 3/1 and the peak resident memory of this process;
@@ -47,14 +47,14 @@ import psycopg
 from harness import drop_database, log, machine, peak_rss_mb, recreate_database, server
 from psycopg import sql
 
-from hr_assets.ingest import IngestReport, Inspector, ingest
-from hr_assets.instance import install_instance_config, instance_env
-from hr_assets.planning import partition_order
+from hr_assets.domain.ingest import IngestReport, Inspector, ingest
+from hr_assets.domain.planning import partition_order
+from hr_assets.domain.transform import parse_intraday
+from hr_assets.domain.user_day import UserDay
+from hr_assets.local.instance import install_instance_config, instance_env
 from hr_assets.sources import SOURCES, PayloadKind, SourceError, UserProfile
 from hr_assets.sources.base import DateRange, DayPayloads
 from hr_assets.sources.simulator import simulate_day
-from hr_assets.transform import parse_intraday
-from hr_assets.user_day import UserDay
 from hr_assets.warehouse.db import Mode, Warehouse, connect, detect_mode
 from hr_assets.warehouse.loads import INTRADAY_COLUMNS, copy_data
 from hr_assets.warehouse.migrations import migrate
@@ -64,7 +64,7 @@ from hr_assets.warehouse.users import NewUser, User, add_user, get_user, list_us
 FIRST_DAY = date(2025, 6, 1)
 DEFAULT_DAYS = 30
 DEFAULT_USERS = 2
-# Seeds and zones of the project's default users (hr_assets.user_setup.DEFAULT_USERS), cycled.
+# Seeds and zones of the project's default users (hr_assets.domain.user_setup.DEFAULT_USERS), cycled.
 USER_SPECS = ((23, "Europe/Berlin"), (37, "America/New_York"))
 # The correction of the re-load: +1 bpm on this share of the readings.
 CORRECTED_SHARE = 0.10

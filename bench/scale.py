@@ -46,7 +46,7 @@ from typing import Any
 
 from harness import drop_database, log, recreate_database, server, wait_until
 
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets.settings import PROJECT_ROOT
 
 BIN = Path(sys.executable).parent
@@ -173,11 +173,11 @@ def in_process(env: dict[str, str]) -> dict[str, Any]:
     get_settings.cache_clear()
     import dagster as dg
 
-    from hr_assets.backfill import run_ranges
     from hr_assets.definitions import defs
     from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
     from hr_assets.defs.users.sensors import users_sensor
-    from hr_assets.planning import history_due, nightly_ranges
+    from hr_assets.domain.planning import history_due, nightly_ranges
+    from hr_assets.local.backfill import run_ranges
     from hr_assets.resources import WarehouseResource
     from hr_assets.warehouse.db import Warehouse
     from hr_assets.warehouse.users import list_users
@@ -235,7 +235,7 @@ def record_history(instance: Any, registry: list[Any], now: datetime) -> int:
     from dagster._core.events.log import EventLogEntry
     from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
 
-    from hr_assets.user_day import latest_complete_day
+    from hr_assets.domain.user_day import latest_complete_day
 
     keys = [
         dg.MultiPartitionKey({"dates": str(user.start_date + timedelta(days=n)), "users": user.id})
@@ -316,7 +316,7 @@ def measure_daemon(env: dict[str, str], cursor: str, history_days: int) -> dict[
     import dagster as dg
 
     from hr_assets.defs.common import HISTORY_USER_TAG
-    from hr_assets.user_day import latest_complete_day
+    from hr_assets.domain.user_day import latest_complete_day
     from hr_assets.warehouse.db import Warehouse
     from hr_assets.warehouse.status import loaded_days
 
@@ -448,7 +448,7 @@ def main() -> None:
             cli_history_s = seconds
             figures["one user's history through the CLI (s per user-day)"] = seconds / args.history_user_days
             dagster_env = {k: v for k, v in env.items() if k.startswith(("HR_", "DAGSTER_"))}
-            from hr_assets.instance import instance_env
+            from hr_assets.local.instance import instance_env
 
             dagster_env.update(instance_env(Path(env["DAGSTER_HOME"]), warehouse_url, storage_url))
             log("sensor ticks, the nightly and the freshness job, in this process")

@@ -42,7 +42,7 @@ def resolve_api_database_url(settings: HrSettings) -> str:
     """HR_API_DATABASE_URL, else the pipeline's warehouse (HR_DATABASE_URL or the embedded server)."""
     if settings.api_database_url:
         return settings.api_database_url
-    from hr_assets.localdb import resolve_database_url
+    from hr_assets.local.localdb import resolve_database_url
 
     return resolve_database_url()
 

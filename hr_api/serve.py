@@ -13,8 +13,8 @@ import click
 import uvicorn
 
 from hr_api.main import create_app, resolve_api_database_url
+from hr_assets.local.localdb import LocalDatabaseError, free_port
 from hr_assets.local.network import is_loopback, open_api_refusal
-from hr_assets.localdb import LocalDatabaseError, free_port
 from hr_assets.settings import get_settings
 from hr_assets.warehouse.db import WarehouseError
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from hr_assets import defs as defs_package
-from hr_assets.alerts import AlertResource
+from hr_assets.local.alerts import AlertResource
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import PROJECT_ROOT
 from hr_assets.sources import SOURCES

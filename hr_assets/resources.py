@@ -9,10 +9,10 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 # Where the warehouse is lives with the embedded server, which the query API uses too without this Dagster module.
-from hr_assets.localdb import DAGSTER_DATABASE as DAGSTER_DATABASE
-from hr_assets.localdb import WAREHOUSE_DATABASE as WAREHOUSE_DATABASE
-from hr_assets.localdb import EmbeddedServerNotRunning as EmbeddedServerNotRunning
-from hr_assets.localdb import resolve_database_url
+from hr_assets.local.localdb import DAGSTER_DATABASE as DAGSTER_DATABASE
+from hr_assets.local.localdb import WAREHOUSE_DATABASE as WAREHOUSE_DATABASE
+from hr_assets.local.localdb import EmbeddedServerNotRunning as EmbeddedServerNotRunning
+from hr_assets.local.localdb import resolve_database_url
 from hr_assets.warehouse.db import Connection, Mode, Warehouse
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets.warehouse.users import NewUser, retire_user
 from hr_assets_tests.api_helpers import DAYS, FIGURES, LOG_LINE_PREFIX, RETIRED, ZONES, LoggedServer
 from hr_assets_tests.conftest import TEMPLATE, create_database, drop_database

@@ -25,7 +25,7 @@ import psycopg
 import uvicorn
 
 from hr_api.main import create_app
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets.settings import HrSettings
 from hr_assets.warehouse.api_keys import create_key, revoke_key
 

@@ -22,10 +22,10 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hr_assets.ingest import changed_windows, ingest
+from hr_assets.domain.ingest import changed_windows, ingest
+from hr_assets.domain.user_day import UserDay
 from hr_assets.settings import PROJECT_ROOT
 from hr_assets.sources import SOURCES
-from hr_assets.user_day import UserDay
 from hr_assets.warehouse.aggregates import LEVELS, refresh
 from hr_assets.warehouse.db import Warehouse, connect
 from hr_assets.warehouse.users import NewUser, add_user, users_by_id

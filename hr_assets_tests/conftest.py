@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets.warehouse.migrations import migrate
 
 TEMPLATE = "hr_template"

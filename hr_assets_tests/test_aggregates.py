@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import psycopg
 import pytest
 
-from hr_assets.transform import local_day_window, parse_intraday
+from hr_assets.domain.transform import local_day_window, parse_intraday
 from hr_assets.warehouse import aggregates
 from hr_assets.warehouse.aggregates import LEVELS, align, merge_windows, refresh
 from hr_assets.warehouse.db import Warehouse, WarehouseError, query

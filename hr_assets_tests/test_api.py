@@ -25,7 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hr_api.main import create_app
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets.settings import HrSettings
 from hr_assets.warehouse.api_keys import create_key, revoke_key
 from hr_assets.warehouse.migrations import migrate

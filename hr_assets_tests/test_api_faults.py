@@ -25,7 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hr_api.main import create_app
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets.warehouse.migrations import MIGRATIONS_DIR, latest_version, migrate
 from hr_assets.warehouse.users import NewUser
 from hr_assets_tests.api_helpers import (

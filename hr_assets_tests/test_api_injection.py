@@ -29,7 +29,7 @@ import pytest
 from click.testing import CliRunner
 
 from hr_assets.cli import main
-from hr_assets.localdb import ensure_database
+from hr_assets.local.localdb import ensure_database
 from hr_assets.settings import get_settings
 from hr_assets.warehouse.aggregates import LEVELS as AGGREGATE_LEVELS
 from hr_assets.warehouse.aggregates import RAW

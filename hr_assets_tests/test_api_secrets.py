@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets.settings import get_settings
 from hr_assets.warehouse.db import ConnectionPool, WarehouseError
 from hr_assets.warehouse.tokens import delete_grant, save_grant

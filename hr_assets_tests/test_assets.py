@@ -15,15 +15,15 @@ import dagster as dg
 import psycopg
 import pytest
 
-from hr_assets.alerts import AlertResource
 from hr_assets.definitions import defs
 from hr_assets.defs.heart_rate.assets import heart_rate_assets
 from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
-from hr_assets.ingest import ingest
+from hr_assets.domain.ingest import ingest
+from hr_assets.domain.user_day import UserDay
+from hr_assets.local.alerts import AlertResource
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import PROJECT_ROOT
 from hr_assets.sources import SOURCES, DayPayloads, PayloadKind, SourceRegistry, UserProfile
-from hr_assets.user_day import UserDay
 from hr_assets.warehouse.db import Warehouse
 from hr_assets.warehouse.users import NewUser, add_user, users_by_id
 from hr_assets_tests.conftest import MATERIALIZE_HEART_RATE

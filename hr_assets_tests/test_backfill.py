@@ -1,4 +1,4 @@
-"""Planning a backfill (hr_assets.backfill.plan_backfill) against a real warehouse and a Dagster instance."""
+"""Planning a backfill (hr_assets.local.backfill.plan_backfill) against a real warehouse and a Dagster instance."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import dagster as dg
 import psycopg
 import pytest
 
-from hr_assets.backfill import DEFAULT_BACKFILL_DAYS, UnknownUsers, plan_backfill
 from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
+from hr_assets.local.backfill import DEFAULT_BACKFILL_DAYS, UnknownUsers, plan_backfill
 from hr_assets.warehouse.db import Warehouse
 from hr_assets.warehouse.users import NewUser, User, add_user, list_users
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets.settings import PROJECT_ROOT
 
 

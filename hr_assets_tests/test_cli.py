@@ -10,10 +10,10 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from hr_assets import localdb
 from hr_assets.cli import main
-from hr_assets.planning import backfill_ranges
-from hr_assets.user_day import UserDay, complete_days
+from hr_assets.domain.planning import backfill_ranges
+from hr_assets.domain.user_day import UserDay, complete_days
+from hr_assets.local import localdb
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from dagster import DagsterEventType
 
-from hr_assets.dagster_storage import PooledPostgresEventLogStorage
-from hr_assets.instance import install_instance_config, instance_env
+from hr_assets.local.dagster_storage import PooledPostgresEventLogStorage
+from hr_assets.local.instance import install_instance_config, instance_env
 
 OTHER_CLIENTS = """
 SELECT count(*) FROM pg_stat_activity
@@ -75,7 +75,7 @@ def _planned(instance: dg.DagsterInstance, user: str) -> tuple[str, dict[str, An
     """Create (not launch) a run of the heart-rate job over 5 days of ``user``; what its planned events left."""
     from hr_assets.definitions import defs
     from hr_assets.defs.common import range_tags
-    from hr_assets.planning import PartitionRange
+    from hr_assets.domain.planning import PartitionRange
 
     job = defs.resolve_job_def("hr_partition_job")
     days = PartitionRange(date(2026, 3, 1), user, date(2026, 3, 5), user)

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 import pytest
 
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets.settings import PROJECT_ROOT
 from hr_assets.warehouse.api_keys import create_key
 from hr_assets.warehouse.db import connection

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from hr_assets import localdb
-from hr_assets.alerts import ALERTMANAGER_ALERTS_PATH, AlertResource, alertmanager_alerts
+from hr_assets.local import localdb
+from hr_assets.local.alerts import ALERTMANAGER_ALERTS_PATH, AlertResource, alertmanager_alerts
 from hr_assets_tests.deploy_helpers import answers, clean_env, compose, debian_tool, start, stop, wait_for
 from hr_assets_tests.monitoring_config import alertmanager_command, alertmanager_config_with
 

@@ -17,7 +17,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets_tests.deploy_helpers import (
     VENV_BIN,
     Provisioned,

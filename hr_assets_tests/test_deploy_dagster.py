@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets_tests.conftest import create_database, drop_database
 from hr_assets_tests.deploy_helpers import (
     COMPOSE_WORKSPACE,

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets_tests.deploy_helpers import (
     Provisioned,
     init_script_env,

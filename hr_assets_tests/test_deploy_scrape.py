@@ -25,7 +25,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets_tests.deploy_helpers import (
     VENV_BIN,
     Provisioned,

@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from hr_assets.alerts import AlertResource
 from hr_assets.cli import main
 from hr_assets.defs.heart_rate.assets import heart_rate_assets
 from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
+from hr_assets.local.alerts import AlertResource
 from hr_assets.resources import WarehouseResource
 from hr_assets.sources import SOURCES
 

@@ -28,7 +28,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets.warehouse.aggregates import LEVELS
 from hr_assets.warehouse.db import query
 from hr_assets_tests.conftest import MATERIALIZE_HEART_RATE, advisory_waiters

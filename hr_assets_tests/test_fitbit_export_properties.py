@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hr_assets.domain.transform import parse_intraday, parse_summary
 from hr_assets.sources.base import SourceError, UserProfile
 from hr_assets.sources.fitbit_export import FitbitExportSource
-from hr_assets.transform import parse_intraday, parse_summary
 from hr_assets_tests.test_transform_properties import examples
 
 HEART_RATE_EXAMPLES = 200

@@ -29,12 +29,13 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from dagster._serdes import serialize_value
 
-from hr_assets.alerts import AlertResource
 from hr_assets.cli import main
 from hr_assets.defs.alerts.sensors import hr_run_failure_sensor
 from hr_assets.defs.common import HISTORY_USER_TAG
 from hr_assets.defs.heart_rate.assets import heart_rate_assets
 from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
+from hr_assets.domain.transform import local_day_window, parse_intraday, parse_summary
+from hr_assets.local.alerts import AlertResource
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
 from hr_assets.sources import SOURCES, SourceError, SourceRegistry, TransientSourceError, UserProfile
@@ -49,7 +50,6 @@ from hr_assets.sources.google_health import (
     to_fitbit_payloads,
 )
 from hr_assets.sources.google_oauth import GrantRevoked, connect_user
-from hr_assets.transform import local_day_window, parse_intraday, parse_summary
 from hr_assets.warehouse.tokens import load_grant, save_grant
 from hr_assets.warehouse.users import NewUser, add_user
 from hr_assets_tests import google_fake

@@ -18,11 +18,11 @@ import psycopg
 import pytest
 from hypothesis import given
 
-from hr_assets import localdb
-from hr_assets.ingest import ingest
+from hr_assets.domain.ingest import ingest
+from hr_assets.domain.transform import local_day_window
+from hr_assets.domain.user_day import UserDay
+from hr_assets.local import localdb
 from hr_assets.sources import SOURCES, DayPayloads, PayloadKind, SourceRegistry, UserProfile
-from hr_assets.transform import local_day_window
-from hr_assets.user_day import UserDay
 from hr_assets.warehouse.db import Warehouse
 from hr_assets.warehouse.users import NewUser, User, add_user, users_by_id
 from hr_assets_tests.conftest import TEMPLATE, create_database, drop_database

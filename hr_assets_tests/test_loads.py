@@ -6,7 +6,7 @@ from datetime import date
 import psycopg
 import pytest
 
-from hr_assets.transform import parse_intraday, parse_summary
+from hr_assets.domain.transform import parse_intraday, parse_summary
 from hr_assets.warehouse import loads
 from hr_assets.warehouse.loads import load_intraday, load_summary
 from hr_assets_tests.payloads import every, intraday, summary

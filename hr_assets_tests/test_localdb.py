@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.skipif(

@@ -9,12 +9,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from hr_assets.alerts import AlertResource
 from hr_assets.defs.maintenance.assets import warehouse_maintenance
+from hr_assets.domain.transform import local_day_window, parse_intraday
+from hr_assets.local.alerts import AlertResource
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
 from hr_assets.sources import SOURCES
-from hr_assets.transform import local_day_window, parse_intraday
 from hr_assets.warehouse.aggregates import LEVELS, refresh
 from hr_assets.warehouse.db import Warehouse
 from hr_assets.warehouse.loads import load_intraday

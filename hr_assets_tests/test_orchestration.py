@@ -28,7 +28,6 @@ import psycopg
 import psycopg.errors
 import pytest
 
-from hr_assets.alerts import AlertResource, post_alert
 from hr_assets.definitions import defs
 from hr_assets.defs.alerts.sensors import hr_run_failure_sensor, run_failure_message
 from hr_assets.defs.common import HISTORY_USER_TAG, NIGHTLY_PRIORITY, PURPOSE_TAG
@@ -52,11 +51,12 @@ from hr_assets.defs.heart_rate.schedules import hr_nightly_schedule
 from hr_assets.defs.users.assets import USER_REGISTRY
 from hr_assets.defs.users.checks import LATEST_DAY_LOADED_CHECK, late_partitions
 from hr_assets.defs.users.sensors import users_sensor
-from hr_assets.ingest import ingest
-from hr_assets.planning import HISTORY_DAYS_PER_RUN, HISTORY_DAYS_PER_TICK, PartitionRange
+from hr_assets.domain.ingest import ingest
+from hr_assets.domain.planning import HISTORY_DAYS_PER_RUN, HISTORY_DAYS_PER_TICK, PartitionRange
+from hr_assets.domain.user_day import UserDay
+from hr_assets.local.alerts import AlertResource, post_alert
 from hr_assets.resources import WarehouseResource
 from hr_assets.sources import SOURCES, DayPayloads, PayloadKind, SourceRegistry, UserProfile
-from hr_assets.user_day import UserDay
 from hr_assets.warehouse.db import Warehouse, is_transient
 from hr_assets.warehouse.users import NewUser, add_user, retire_user, users_by_id
 from hr_assets_tests.payloads import every, intraday, summary

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hr_assets.planning import (
+from hr_assets.domain.planning import (
     HISTORY_DAYS_PER_RUN,
     PartitionRange,
     backfill_ranges,
@@ -20,7 +20,7 @@ from hr_assets.planning import (
     ration_history,
     requested_days,
 )
-from hr_assets.user_day import UserDay
+from hr_assets.domain.user_day import UserDay
 from hr_assets.warehouse.users import User
 
 

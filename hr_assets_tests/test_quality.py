@@ -9,9 +9,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from hr_assets import quality
-from hr_assets.quality import DayStats
-from hr_assets.transform import INTRADAY_SCHEMA, ParsedIntraday, ParsedSummary, parse_intraday, parse_summary
+from hr_assets.domain import quality
+from hr_assets.domain.quality import DayStats
+from hr_assets.domain.transform import INTRADAY_SCHEMA, ParsedIntraday, ParsedSummary, parse_intraday, parse_summary
 from hr_assets.warehouse.loads import covered_seconds
 from hr_assets_tests.payloads import every, intraday, summary
 

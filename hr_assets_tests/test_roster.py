@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from hr_assets.cli import main
-from hr_assets.roster import RosterError, parse_roster
+from hr_assets.domain.roster import RosterError, parse_roster
 from hr_assets.sources import SOURCES
 
 HEADER = "id,timezone,source,settings,start_date,seed,name\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from hr_assets import localdb
+from hr_assets.local import localdb
 from hr_assets.warehouse.db import connect, is_transient
 from hr_assets.warehouse.urls import passwords, redact
 

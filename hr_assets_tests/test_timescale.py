@@ -25,7 +25,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from hr_assets.transform import local_day_window, parse_intraday
+from hr_assets.domain.transform import local_day_window, parse_intraday
 from hr_assets.warehouse.aggregates import LEVELS, RAW, RefreshResult, continuous_aggregate_refresh, refresh
 from hr_assets.warehouse.db import Mode, Warehouse, connect, query
 from hr_assets.warehouse.loads import INTRADAY_COLUMNS, LoadResult, load_intraday

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hr_assets.transform import PayloadError, local_day_window, parse_intraday, parse_summary
+from hr_assets.domain.transform import PayloadError, local_day_window, parse_intraday, parse_summary
 from hr_assets_tests.payloads import every, intraday, summary
 
 DAY = date(2025, 6, 1)

@@ -28,8 +28,14 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from hr_assets import transform
-from hr_assets.transform import MAX_POSSIBLE_BPM, MIN_POSSIBLE_BPM, ParsedIntraday, PayloadError, local_day_window
+from hr_assets.domain import transform
+from hr_assets.domain.transform import (
+    MAX_POSSIBLE_BPM,
+    MIN_POSSIBLE_BPM,
+    ParsedIntraday,
+    PayloadError,
+    local_day_window,
+)
 
 # Examples per property and run: enough to reach the odd corners every run, a few seconds each.
 INTRADAY_EXAMPLES = 400

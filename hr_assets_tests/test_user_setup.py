@@ -1,4 +1,4 @@
-"""The defaults ``hr`` gives users (hr_assets.user_setup): demo users, the first date to load."""
+"""The defaults ``hr`` gives users (hr_assets.domain.user_setup): demo users, the first date to load."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import psycopg
 
+from hr_assets.domain.user_setup import DEFAULT_USERS_HISTORY_DAYS, default_start_date, register_default_users
 from hr_assets.sources import UserProfile
-from hr_assets.user_setup import DEFAULT_USERS_HISTORY_DAYS, default_start_date, register_default_users
 from hr_assets.warehouse.users import NewUser, add_user, list_users
 from hr_assets_tests.test_fitbit_export import WRITERS, utc
 

@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from hr_assets import localdb
 from hr_assets.cli import main
+from hr_assets.local import localdb
 from hr_assets.warehouse.db import Mode, ModeError
 from hr_assets.warehouse.migrations import migrate
 

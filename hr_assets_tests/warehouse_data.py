@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from hr_assets.ingest import changed_windows, ingest
+from hr_assets.domain.ingest import changed_windows, ingest
+from hr_assets.domain.user_day import UserDay
 from hr_assets.sources import SOURCES
-from hr_assets.user_day import UserDay
 from hr_assets.warehouse.aggregates import LEVELS, refresh
 from hr_assets.warehouse.db import Warehouse
 from hr_assets.warehouse.migrations import migrate

@@ -22,12 +22,12 @@ from typing import Any
 
 import click
 
-from hr_assets import localdb
 from hr_assets.cli.api_keys import api_keys
 from hr_assets.cli.db import db, migrate_command
 from hr_assets.cli.pipeline import backfill, dagster, env, setup
 from hr_assets.cli.serve import api, serve
 from hr_assets.cli.users import users
+from hr_assets.local import localdb
 
 
 class _Commands(click.Group):

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def warehouse_url() -> str:
     """The warehouse's URL (the embedded server started if it is the one)."""
-    from hr_assets.localdb import resolve_database_url
+    from hr_assets.local.localdb import resolve_database_url
 
     return resolve_database_url()
 
@@ -30,10 +30,10 @@ def warehouse() -> Warehouse:
 @contextmanager
 def clear_errors() -> Iterator[None]:
     """The project's errors (bad input, database, mode) as one-line command errors, not tracebacks."""
-    from hr_assets.backfill import UnknownUsers
-    from hr_assets.instance import InstanceError
-    from hr_assets.localdb import LocalDatabaseError
-    from hr_assets.roster import RosterError
+    from hr_assets.domain.roster import RosterError
+    from hr_assets.local.backfill import UnknownUsers
+    from hr_assets.local.instance import InstanceError
+    from hr_assets.local.localdb import LocalDatabaseError
     from hr_assets.sources import SourceError
     from hr_assets.warehouse.api_keys import ApiKeyError
     from hr_assets.warehouse.db import ModeError, WarehouseError
@@ -70,7 +70,7 @@ def active_users() -> list[User]:
 
 def dagster_environment() -> dict[str, str]:
     """The Dagster environment, also entered by this process (see ``instance.enter_dagster_environment``)."""
-    from hr_assets.instance import enter_dagster_environment
+    from hr_assets.local.instance import enter_dagster_environment
 
     with clear_errors():
         return enter_dagster_environment()
@@ -80,7 +80,7 @@ def sync_partitions() -> tuple[list[str], list[str]]:
     """The Dagster users partitions made equal to the active users: (added, removed)."""
     import dagster as dg
 
-    from hr_assets.instance import sync_partitions as sync
+    from hr_assets.local.instance import sync_partitions as sync
 
     dagster_environment()
     with dg.DagsterInstance.get() as instance:

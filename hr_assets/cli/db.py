@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from hr_assets import localdb
 from hr_assets.cli.common import clear_errors, migrate, warehouse_url
+from hr_assets.local import localdb
 from hr_assets.settings import get_settings
 
 
@@ -52,7 +52,7 @@ def db_status() -> None:
 @click.option("--dagster", "for_dagster", is_flag=True, help="The Dagster storage URL instead.")
 def db_url(for_dagster: bool) -> None:
     """Print the warehouse URL (contains the local password: do not paste it anywhere)."""
-    from hr_assets.instance import dagster_storage_url, psycopg2_url
+    from hr_assets.local.instance import dagster_storage_url, psycopg2_url
 
     click.echo(psycopg2_url(dagster_storage_url()) if for_dagster else warehouse_url())
 

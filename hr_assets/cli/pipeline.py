@@ -16,7 +16,7 @@ from hr_assets.cli.common import active_users, clear_errors, dagster_environment
 from hr_assets.settings import get_settings
 
 if TYPE_CHECKING:
-    from hr_assets.backfill import RangeRun
+    from hr_assets.local.backfill import RangeRun
 
 
 @click.command()
@@ -25,8 +25,8 @@ def setup(no_default_users: bool) -> None:
     """Database, migrations, default users and Dagster partitions: everything `hr serve` needs."""
     import dagster as dg
 
-    from hr_assets.instance import set_pool_limit
-    from hr_assets.user_setup import register_default_users
+    from hr_assets.domain.user_setup import register_default_users
+    from hr_assets.local.instance import set_pool_limit
 
     env = dagster_environment()
     mode, applied = migrate(env["HR_DATABASE_URL"])
@@ -69,8 +69,8 @@ def backfill(
         raise click.BadParameter("--to is before --from", param_hint="--to")
     import dagster as dg
 
-    from hr_assets.backfill import plan_backfill, run_ranges
     from hr_assets.definitions import defs
+    from hr_assets.local.backfill import plan_backfill, run_ranges
 
     dagster_environment()
     logging.getLogger("hr_assets").setLevel(logging.INFO)

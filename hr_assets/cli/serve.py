@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from hr_assets import localdb
 from hr_assets.cli.common import dagster_environment
+from hr_assets.local import localdb
 from hr_assets.settings import PROJECT_ROOT, get_settings
 
 DEFAULT_WEB_PORT = 3000

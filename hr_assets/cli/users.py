@@ -59,8 +59,8 @@ def users_add(
     start_date: Any,
 ) -> None:
     """Register USER_ID."""
+    from hr_assets.domain.user_setup import default_start_date
     from hr_assets.sources import SOURCES, UserProfile
-    from hr_assets.user_setup import default_start_date
     from hr_assets.warehouse.users import NewUser, add_user
 
     config = _parse_config(config_pairs, export_path)
@@ -83,7 +83,7 @@ def users_import(roster: Path) -> None:
     Every row is checked first; bad rows are listed with their line and the good ones registered
     in one transaction. Exits with 1 when a row was bad.
     """
-    from hr_assets.roster import parse_roster, register_roster
+    from hr_assets.domain.roster import parse_roster, register_roster
     from hr_assets.sources import SOURCES
     from hr_assets.warehouse.users import list_users
 

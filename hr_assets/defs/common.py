@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-# What define_asset_job returns; dagster does not export the class itself.
+# Private modules on purpose: dagster 1.13 exports neither the class define_asset_job returns
+# (UnresolvedAssetJobDefinition) nor the system tags that make a run cover a partition range and give it a
+# priority (dagster/asset_partition_range_start|end, dagster/priority) among the `dagster` package's exports;
+# importing them keeps the tag strings Dagster's own rather than copies that could drift.
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, PRIORITY_TAG
 
-from hr_assets.planning import PartitionRange
+from hr_assets.domain.planning import PartitionRange
 from hr_assets.settings import get_settings
 
 # Every step that writes to the warehouse holds a slot of this pool (`hr setup` sets its limit).

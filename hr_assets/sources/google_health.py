@@ -77,9 +77,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from hr_assets.domain.transform import MAX_POSSIBLE_BPM, MIN_POSSIBLE_BPM, local_day_window
 from hr_assets.sources import google_oauth
 from hr_assets.sources.base import DateRange, DayPayloads, PayloadKind, SourceError, TransientSourceError, UserProfile
-from hr_assets.transform import MAX_POSSIBLE_BPM, MIN_POSSIBLE_BPM, local_day_window
 
 log = logging.getLogger(__name__)
 
@@ -463,7 +463,7 @@ class GoogleHealthSource:
             return tokens.access_token
 
     def _refresh(self, user_id: str) -> google_oauth.Tokens:
-        from hr_assets.localdb import resolve_database_url
+        from hr_assets.local.localdb import resolve_database_url
         from hr_assets.warehouse.db import connection
         from hr_assets.warehouse.tokens import load_grant, save_grant
 

@@ -1,4 +1,4 @@
-"""A parsed day, as the parser (:mod:`hr_assets.transform`) hands it to the loader (:mod:`.loads`).
+"""A parsed day, as the parser (:mod:`hr_assets.domain.transform`) hands it to the loader (:mod:`.loads`).
 
 Defined here, at the bottom layer, because the warehouse writes them; the parser builds them.
 """
@@ -16,8 +16,8 @@ import polars as pl
 class ParsedIntraday:
     """One local day's intraday readings, parsed and placed in UTC, and the records refused."""
 
-    readings: pl.DataFrame  # hr_assets.transform.INTRADAY_SCHEMA, sorted by time, unique times
-    quarantined: pl.DataFrame  # hr_assets.transform.QUARANTINE_SCHEMA
+    readings: pl.DataFrame  # hr_assets.domain.transform.INTRADAY_SCHEMA, sorted by time, unique times
+    quarantined: pl.DataFrame  # hr_assets.domain.transform.QUARANTINE_SCHEMA
     window_start: datetime  # the local day as a UTC interval [start, end)
     window_end: datetime
 
@@ -35,4 +35,4 @@ class ParsedSummary:
     resting_heart_rate: int | None
     heart_rate_zones: list[dict[str, Any]]
     custom_heart_rate_zones: list[dict[str, Any]]
-    quarantined: pl.DataFrame  # hr_assets.transform.QUARANTINE_SCHEMA
+    quarantined: pl.DataFrame  # hr_assets.domain.transform.QUARANTINE_SCHEMA

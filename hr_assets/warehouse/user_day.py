@@ -4,7 +4,7 @@ Every schedule, sensor, check, command, load and refresh speaks of partitions th
 its ``key`` is the Dagster partition key (``YYYY-MM-DD|user``, the multi-partition key of the
 ``date`` and ``user`` dimensions), :meth:`UserDay.parse` reads one back, and :meth:`window` is the
 day's span in UTC (23, 24 or 25 hours). It lives in the warehouse, the bottom layer, because the
-warehouse's status queries return it; :mod:`hr_assets.user_day` re-exports it with the day arithmetic.
+warehouse's status queries return it; :mod:`hr_assets.domain.user_day` re-exports it with the day arithmetic.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from typing import Any
 
 import dagster as dg
 
-from hr_assets.alerts import AlertResource
+from hr_assets.local.alerts import AlertResource
 
 
 def run_failure_message(run: dg.DagsterRun, error: str | None) -> tuple[str, dict[str, Any]]:

@@ -15,7 +15,6 @@ from typing import Any, cast
 
 import dagster as dg
 
-from hr_assets.alerts import AlertResource
 from hr_assets.defs.common import TRANSIENT_RETRY, WAREHOUSE_POOL
 from hr_assets.defs.heart_rate.checks import (
     INTRADAY,
@@ -28,11 +27,12 @@ from hr_assets.defs.heart_rate.checks import (
     summary_inspector,
 )
 from hr_assets.defs.heart_rate.partitions import user_day_partitions
-from hr_assets.ingest import IngestReport, Inspector, changed_windows, ingest
+from hr_assets.domain.ingest import IngestReport, Inspector, changed_windows, ingest
+from hr_assets.domain.user_day import UserDay, parse_keys
+from hr_assets.local.alerts import AlertResource
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
 from hr_assets.sources import PayloadKind, SourceRegistry, TransientSourceError
-from hr_assets.user_day import UserDay, parse_keys
 from hr_assets.warehouse.aggregates import LEVELS, AggregateLevel, refresh
 from hr_assets.warehouse.db import Mode, WarehouseError, WarehouseUnavailable
 from hr_assets.warehouse.loads import analyze_after_bulk_load

@@ -11,14 +11,14 @@ from collections.abc import Iterable, Mapping
 
 import dagster as dg
 
-from hr_assets import quality
-from hr_assets.alerts import AlertResource
 from hr_assets.defs.heart_rate.partitions import user_day_partitions
-from hr_assets.ingest import Inspector, PartitionOutcome
-from hr_assets.quality import CheckOutcome, DayStats
+from hr_assets.domain import quality
+from hr_assets.domain.ingest import Inspector, PartitionOutcome
+from hr_assets.domain.quality import CheckOutcome, DayStats
+from hr_assets.domain.transform import ParsedIntraday, ParsedSummary
+from hr_assets.domain.user_day import UserDay
+from hr_assets.local.alerts import AlertResource
 from hr_assets.settings import get_settings
-from hr_assets.transform import ParsedIntraday, ParsedSummary
-from hr_assets.user_day import UserDay
 from hr_assets.warehouse.loads import covered_seconds
 
 INTRADAY = "activities_heart_intraday"

@@ -5,7 +5,7 @@ import dagster as dg
 from hr_assets.defs.common import nightly_tags, range_run_request
 from hr_assets.defs.heart_rate.jobs import hr_partition_job
 from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
-from hr_assets.planning import NIGHTLY_DAYS, nightly_ranges
+from hr_assets.domain.planning import NIGHTLY_DAYS, nightly_ranges
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
 from hr_assets.warehouse.users import list_users

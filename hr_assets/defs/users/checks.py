@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from hr_assets.alerts import AlertResource
 from hr_assets.defs.users.assets import USER_REGISTRY
+from hr_assets.domain.user_day import UserDay, latest_complete_day
+from hr_assets.local.alerts import AlertResource
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
-from hr_assets.user_day import UserDay, latest_complete_day
 from hr_assets.warehouse.status import partition_loads
 from hr_assets.warehouse.users import list_users
 

@@ -8,7 +8,7 @@ import dagster as dg
 from hr_assets.defs.common import HISTORY_USER_TAG, range_run_request
 from hr_assets.defs.heart_rate.jobs import hr_partition_job
 from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
-from hr_assets.planning import history_due, history_ranges, partition_changes, ration_history
+from hr_assets.domain.planning import history_due, history_ranges, partition_changes, ration_history
 from hr_assets.resources import WarehouseResource
 from hr_assets.sources.google_oauth import not_connected
 from hr_assets.warehouse.status import loaded_days

@@ -17,7 +17,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.engines.polars_engine import DateTime
 
-from hr_assets.transform import MAX_POSSIBLE_BPM, MIN_POSSIBLE_BPM, ParsedIntraday, ParsedSummary
+from hr_assets.domain.transform import MAX_POSSIBLE_BPM, MIN_POSSIBLE_BPM, ParsedIntraday, ParsedSummary
 
 # Defined with the status query that returns it; re-exported as the checks' input.
 from hr_assets.warehouse.status import DayStats as DayStats

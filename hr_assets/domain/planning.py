@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hr_assets.user_day import UserDay, complete_days, latest_complete_day
+from hr_assets.domain.user_day import UserDay, complete_days, latest_complete_day
 from hr_assets.warehouse.users import User
 
 # Partitions one run covers at most: a dense day is ~86,400 readings and its rollups, so a run

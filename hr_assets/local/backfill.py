@@ -1,6 +1,6 @@
 """``hr backfill``: ranged runs of the heart-rate job in this process, with progress and a summary.
 
-The ranges come from :mod:`hr_assets.planning`; each is one run (``execute_in_process``) on the
+The ranges come from :mod:`hr_assets.domain.planning`; each is one run (``execute_in_process``) on the
 project's instance, so it appears in the Dagster UI like a run the daemon launched.
 """
 
@@ -15,8 +15,8 @@ import dagster as dg
 
 from hr_assets.defs.common import PURPOSE_TAG, range_tags
 from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
-from hr_assets.instance import sync_partitions
-from hr_assets.planning import PartitionRange, backfill_ranges, requested_days
+from hr_assets.domain.planning import PartitionRange, backfill_ranges, requested_days
+from hr_assets.local.instance import sync_partitions
 from hr_assets.warehouse.db import Warehouse
 from hr_assets.warehouse.status import loaded_days
 from hr_assets.warehouse.users import User

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from hr_assets import localdb
 from hr_assets.defs.common import WAREHOUSE_POOL
 from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
-from hr_assets.localdb import DAGSTER_DATABASE, resolve_database_url
-from hr_assets.planning import partition_changes
+from hr_assets.domain.planning import partition_changes
+from hr_assets.local import localdb
+from hr_assets.local.localdb import DAGSTER_DATABASE, resolve_database_url
 from hr_assets.settings import PROJECT_ROOT, get_settings
 from hr_assets.warehouse.urls import unreadable
 from hr_assets.warehouse.users import User

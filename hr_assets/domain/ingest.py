@@ -16,10 +16,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from hr_assets.quality import CheckOutcome
+from hr_assets.domain.quality import CheckOutcome
+from hr_assets.domain.transform import ParsedIntraday, ParsedSummary, PayloadError, parse_intraday, parse_summary
+from hr_assets.domain.user_day import UserDay
 from hr_assets.sources import PayloadKind, SourceError, SourceRegistry, TransientSourceError
-from hr_assets.transform import ParsedIntraday, ParsedSummary, PayloadError, parse_intraday, parse_summary
-from hr_assets.user_day import UserDay
 from hr_assets.warehouse.db import Connection, Warehouse, WarehouseError, WarehouseUnavailable, translated_errors
 from hr_assets.warehouse.loads import LoadResult, copy_data, load_intraday, load_summary, quarantine_payload
 from hr_assets.warehouse.users import User

@@ -1,0 +1,1 @@
+"""The domain: parsing payloads, checking them, planning which days load, ingesting them, rosters of users."""
