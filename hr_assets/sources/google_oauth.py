@@ -22,33 +22,32 @@ final and says so.
 
 Tokens never reach a log line, an exception message or Dagster: the dataclasses below hide
 them from ``repr``, and errors quote Google's ``error``/``error_description`` only.
+
+This module is the protocol and the flows over it; the loopback receiver is
+:mod:`hr_assets.sources.oauth_loopback` and the stored grants :mod:`hr_assets.warehouse.tokens`.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import logging
 import secrets
-import threading
 import time
 import urllib.parse
 import webbrowser
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import httpx
 
 from hr_assets.settings import get_settings
 from hr_assets.sources.base import SourceError, TransientSourceError
+from hr_assets.sources.oauth_loopback import receiving
 
-if TYPE_CHECKING:
-    from hr_assets.warehouse.db import Connection
-    from hr_assets.warehouse.users import User
+# Grant storage is the warehouse's; re-exported where the source's callers have found it.
+from hr_assets.warehouse.tokens import not_connected as not_connected
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,6 @@ CONSENT_TIMEOUT_S = 600.0
 OAUTH_TIMEOUT_S = 30.0
 # RFC 7636: a verifier of 43..128 characters; 64 random bytes give 86.
 PKCE_VERIFIER_BYTES = 64
-LOOPBACK_HOST = "127.0.0.1"
 
 
 class OAuthError(SourceError):
@@ -217,64 +215,6 @@ def revoke(client: OAuthClient, token: str) -> bool:
     raise OAuthError(f"Google's revocation endpoint answered {response.status_code}")
 
 
-# --- the loopback redirect ----------------------------------------------------------------------
-
-_DONE_PAGE = (
-    "<!doctype html><meta charset=utf-8><title>hr-pipeline</title>"
-    "<p>{message}</p><p>You can close this tab and return to the terminal.</p>"
-)
-
-
-class _Receiver(ThreadingHTTPServer):
-    """Waits for the one request that Google's redirect sends to ``http://127.0.0.1:<port>/``."""
-
-    def __init__(self) -> None:
-        super().__init__((LOOPBACK_HOST, 0), _RedirectHandler)
-        self.params: dict[str, str] | None = None
-        self.arrived = threading.Event()
-
-    @property
-    def redirect_uri(self) -> str:
-        return f"http://{LOOPBACK_HOST}:{self.server_address[1]}/"
-
-
-class _RedirectHandler(BaseHTTPRequestHandler):
-    server: _Receiver
-
-    def do_GET(self) -> None:
-        url = urllib.parse.urlsplit(self.path)
-        params = dict(urllib.parse.parse_qsl(url.query))
-        if url.path != "/" or not ({"code", "error"} & params.keys()):
-            self.send_error(404)  # a favicon, a probe: not the redirect
-            return
-        if self.server.params is None:
-            self.server.params = params
-            self.server.arrived.set()
-        message = "hr-pipeline is connected." if "code" in params else "Access was not granted."
-        body = _DONE_PAGE.format(message=html.escape(message)).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the request line carries the authorization code
-
-
-@contextmanager
-def _receiving() -> Iterator[_Receiver]:
-    receiver = _Receiver()
-    thread = threading.Thread(target=receiver.serve_forever, daemon=True, name="hr-oauth-redirect")
-    thread.start()
-    try:
-        yield receiver
-    finally:
-        receiver.shutdown()
-        receiver.server_close()
-        thread.join()
-
-
 def authorize(
     user_id: str,
     *,
@@ -291,7 +231,7 @@ def authorize(
     client = OAuthClient.from_settings()
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(32)
-    with _receiving() as receiver:
+    with receiving() as receiver:
         url = authorization_url(client, redirect_uri=receiver.redirect_uri, state=state, code_challenge=challenge)
         echo(f"To connect {user_id} to the Google Health API, open this URL and allow access:\n\n  {url}\n")
         if open_browser and webbrowser.open(url):
@@ -374,11 +314,3 @@ def disconnect_user(url: str, user_id: str) -> Disconnected | None:
         delete_grant(conn, user_id)
     log.info("disconnected %s from the Google Health API (revoked at Google: %s)", user_id, revoked)
     return "revoked" if revoked else "already invalid"
-
-
-def not_connected(conn: Connection, users: Iterable[User]) -> set[str]:
-    """The google_health users among ``users`` who have no grant yet (their days cannot load)."""
-    from hr_assets.warehouse.tokens import users_with_grant
-
-    waiting = [user.id for user in users if user.source == "google_health"]
-    return set(waiting) - users_with_grant(conn, waiting) if waiting else set()

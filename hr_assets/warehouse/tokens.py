@@ -7,6 +7,7 @@ table nor a dump of it holds a usable token. Access tokens are never stored.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -14,6 +15,7 @@ import psycopg
 
 from hr_assets.warehouse.db import query
 from hr_assets.warehouse.encryption import decrypt, encrypt
+from hr_assets.warehouse.users import User
 
 
 @dataclass(frozen=True)
@@ -59,3 +61,9 @@ def delete_grant(conn: psycopg.Connection, user_id: str) -> bool:
 def users_with_grant(conn: psycopg.Connection, user_ids: list[str]) -> set[str]:
     """Those of ``user_ids`` that have a stored grant."""
     return {row[0] for row in conn.execute(query("google_token_users"), {"user_ids": user_ids}).fetchall()}
+
+
+def not_connected(conn: psycopg.Connection, users: Iterable[User]) -> set[str]:
+    """The google_health users among ``users`` who have no grant yet (their days cannot load)."""
+    waiting = [user.id for user in users if user.source == "google_health"]
+    return set(waiting) - users_with_grant(conn, waiting) if waiting else set()

@@ -10,8 +10,8 @@ from hr_assets.defs.heart_rate.jobs import hr_partition_job
 from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
 from hr_assets.domain.planning import history_due, history_ranges, partition_changes, ration_history
 from hr_assets.resources import WarehouseResource
-from hr_assets.sources.google_oauth import not_connected
 from hr_assets.warehouse.status import loaded_days
+from hr_assets.warehouse.tokens import not_connected
 from hr_assets.warehouse.users import list_users
 
 USERS_SENSOR_INTERVAL_S = 10
