@@ -28,6 +28,7 @@ from hr_api.main import create_app
 from hr_assets import localdb
 from hr_assets.settings import HrSettings
 from hr_assets.warehouse.api_keys import create_key, revoke_key
+from hr_assets_tests.figures import section
 
 # user id -> time zone; "user1,user2" and 2025-06-01 are the API's documented examples.
 ZONES = {
@@ -66,7 +67,7 @@ INTERNALS = (
     "Exception",
 )
 # What the tests of this kind did, by name, printed at the end of the run (the README quotes them).
-FIGURES: Counter[str] = Counter()
+FIGURES: Counter[str] = section("the query API under hostile input and faults")
 
 
 def internals_in(body: str, sent: Iterable[str] = ()) -> list[str]:

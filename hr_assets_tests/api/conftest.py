@@ -11,39 +11,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 import pytest
 
 from hr_assets import localdb
 from hr_assets.warehouse.users import NewUser, retire_user
-from hr_assets_tests.api.api_helpers import DAYS, FIGURES, LOG_LINE_PREFIX, RETIRED, ZONES, LoggedServer
+from hr_assets_tests.api.api_helpers import DAYS, LOG_LINE_PREFIX, RETIRED, ZONES, LoggedServer
 from hr_assets_tests.conftest import TEMPLATE, create_database, drop_database
 from hr_assets_tests.warehouse_data import load_simulated
-
-# Where a pytest-xdist worker hands its figures to the controller, which prints them.
-FIGURES_OUTPUT_KEY = "hr_api_figures"
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """On an xdist worker: hand the figures gathered here to the controller (the workers print nothing)."""
-    worker_output = getattr(session.config, "workeroutput", None)
-    if worker_output is not None:
-        worker_output[FIGURES_OUTPUT_KEY] = dict(FIGURES)
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node: Any, error: object) -> None:
-    """On the xdist controller: add up the figures each worker gathered."""
-    FIGURES.update(getattr(node, "workeroutput", {}).get(FIGURES_OUTPUT_KEY, {}))
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if FIGURES:
-        terminalreporter.write_sep("-", "the query API under hostile input and faults")
-        for name, count in sorted(FIGURES.items()):
-            terminalreporter.write_line(f"{name}: {count:,}")
 
 
 @pytest.fixture(scope="session")

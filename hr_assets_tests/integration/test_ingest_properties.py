@@ -1,14 +1,19 @@
 """Nothing is lost between a payload and the warehouse, for payloads hypothesis makes.
 
 Each example loads one payload into a real PostgreSQL database through ``ingest`` (parse,
-checks, COPY or merge, quarantine) and counts what the database holds for the partition: the
-readings (or the summary's parts) plus the quarantined records are exactly the payload's records,
-and a payload refused whole is kept in quarantine while the partition keeps what it had. Examples
-re-load the same partitions, so the merge path of a re-load is exercised as much as the first COPY.
+checks, COPY or merge, quarantine) and compares what the database holds for the partition with the
+payload, record by record: each reading is a readable record of the payload (its time in the local
+day, its bpm and confidence), each quarantined record is a payload record as it was, with a reason
+naming it, and together they are exactly the payload's records (the summary's resting heart rate and
+zones likewise, in their columns or in quarantine). A payload refused whole is kept in quarantine
+while the partition keeps what it had. Examples re-load the same partitions, so the merge path of a
+re-load is exercised as much as the first COPY. The records compared are printed at the end of the run.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -26,8 +31,10 @@ from hr_assets.user_day import UserDay
 from hr_assets.warehouse.db import Warehouse
 from hr_assets.warehouse.users import NewUser, User, add_user, users_by_id
 from hr_assets_tests.conftest import TEMPLATE, create_database, drop_database
+from hr_assets_tests.figures import section
 from hr_assets_tests.unit.test_transform_properties import (
     DAYS,
+    check_accounts_for_every_record,
     dataset_or_refusal,
     examples,
     intraday_cases,
@@ -37,6 +44,7 @@ from hr_assets_tests.unit.test_transform_properties import (
 
 INTRADAY_INGEST_EXAMPLES = 200
 SUMMARY_INGEST_EXAMPLES = 150
+FIGURES = section("nothing lost between a payload and the warehouse (test_ingest_properties.py)")
 
 
 @dataclass
@@ -97,6 +105,13 @@ READINGS = """
 SELECT count(*), md5(coalesce(string_agg(time::text || bpm || coalesce(confidence, -1), ',' ORDER BY time), ''))
 FROM activities_heart_intraday WHERE user_id = %(user)s AND time >= %(start)s AND time < %(end)s
 """
+READING_ROWS = """
+SELECT time, bpm, confidence FROM activities_heart_intraday
+WHERE user_id = %(user)s AND time >= %(start)s AND time < %(end)s ORDER BY time
+"""
+QUARANTINED_ROWS = """
+SELECT record, reason FROM quarantine WHERE user_id = %(user)s AND date = %(day)s AND payload = %(payload)s ORDER BY id
+"""
 
 
 @examples(INTRADAY_INGEST_EXAMPLES)
@@ -128,6 +143,11 @@ def test_every_intraday_record_is_in_the_table_or_in_quarantine(
             assert report.failures == []
             assert readings[0] + quarantined == len(dataset)
             assert report.total("rows_written") == readings[0] and report.total("rows_quarantined") == quarantined
+            reading_rows = [tuple(row) for row in conn.execute(READING_ROWS, key).fetchall()]
+            quarantined_rows = [tuple(row) for row in conn.execute(QUARANTINED_ROWS, key).fetchall()]
+            check_accounts_for_every_record(reading_rows, quarantined_rows, dataset, day, timezone)
+            FIGURES["intraday payloads readable (the others refused whole and kept)"] += 1
+            FIGURES["intraday records compared: readings + quarantined = the payload's, 0 lost"] += len(dataset)
 
 
 SUMMARY_PARTS = """
@@ -158,3 +178,47 @@ def test_every_part_of_a_summary_is_in_the_table_or_in_quarantine(warehouse: Loa
         assert report.failures == [], report.failures
         stored = conn.execute(SUMMARY_PARTS, key).fetchone()
         assert (stored[0] if stored else 0) + quarantined == held
+        _check_summary_content(conn, key, payload)
+        FIGURES["summary payloads readable (the others refused whole and kept)"] += 1
+        FIGURES["summary parts compared: columns + quarantined = the payload's, 0 lost"] += held
+
+
+SUMMARY_ROW = """
+SELECT resting_heart_rate, heart_rate_zones, custom_heart_rate_zones
+FROM activities_heart_summary WHERE user_id = %(user)s AND date = %(day)s
+"""
+# The summary's zone lists: payload key -> the column that holds the readable zones.
+ZONE_COLUMNS = {"heartRateZones": 1, "customHeartRateZones": 2}
+
+
+def _canonical(value: Any) -> str:
+    """One text per JSON value, whatever the key order (jsonb reorders keys)."""
+    return json.dumps(value, sort_keys=True)
+
+
+def _check_summary_content(conn: psycopg.Connection, key: dict[str, Any], payload: bytes) -> None:
+    """Each part of a readable summary payload is in its column or in quarantine, as it was in the payload."""
+    entries = json.loads(payload)["activities-heart"]
+    value = entries[0]["value"] if entries else {}
+    row = conn.execute(SUMMARY_ROW, key).fetchone() or (None, [], [])
+    quarantine = {reason: record for record, reason in conn.execute(QUARANTINED_ROWS, key).fetchall()}
+    resting = value.get("restingHeartRate")
+    if row[0] is not None or resting is None:
+        assert row[0] == resting
+    else:  # refused: kept in quarantine with the value as sent
+        [record] = [record for reason, record in quarantine.items() if reason.startswith("impossible restingHeartRate")]
+        assert _canonical(json.loads(record)) == _canonical({"restingHeartRate": resting})
+    for name, column in ZONE_COLUMNS.items():
+        zones = value.get(name, [])
+        stored = row[column] or []
+        if not isinstance(zones, list):  # the whole list refused as one record
+            assert stored == [] and _canonical(json.loads(quarantine[f"'{name}' is not a list"])) == _canonical(zones)
+            continue
+        refused = {
+            int(match.group(1)): record
+            for reason, record in quarantine.items()
+            if (match := re.match(rf"{name}\[(\d+)\]: ", reason))
+        }
+        assert all(_canonical(json.loads(record)) == _canonical(zones[i]) for i, record in refused.items())
+        kept = [zone for i, zone in enumerate(zones) if i not in refused]
+        assert [_canonical(zone) for zone in stored] == [_canonical(zone) for zone in kept]

@@ -240,23 +240,38 @@ def _readable(record: Any) -> bool:
 
 
 def _check_accounts_for_every_record(parsed: ParsedIntraday, dataset: list[Any], day: date, timezone: str) -> None:
-    reasons = parsed.quarantined["reason"].to_list()
+    readings = list(zip(parsed.readings["time"], parsed.readings["bpm"], parsed.readings["confidence"], strict=True))
+    quarantined = list(zip(parsed.quarantined["record"], parsed.quarantined["reason"], strict=True))
+    check_accounts_for_every_record(readings, quarantined, dataset, day, timezone)
+    assert parsed.readings.schema == pl.Schema(transform.INTRADAY_SCHEMA)
+
+
+def check_accounts_for_every_record(
+    readings: list[tuple[datetime, int, int | None]],
+    quarantined: list[tuple[str, str]],
+    dataset: list[Any],
+    day: date,
+    timezone: str,
+) -> None:
+    """The readings (time, bpm, confidence) and the quarantined (record, reason) of a payload whose records
+    are ``dataset``, as the parser returns them or as the warehouse holds them: each record is in exactly
+    one of them, as it was in the payload."""
+    reasons = [reason for _, reason in quarantined]
     indexes = [int(match.group(1)) for match in map(QUARANTINE_REASON.match, reasons) if match]
     assert len(indexes) == len(reasons), reasons  # every reason names its record
     assert len(set(indexes)) == len(indexes) and all(0 <= i < len(dataset) for i in indexes)
-    assert parsed.readings.height + parsed.quarantined.height == len(dataset)
+    assert len(readings) + len(quarantined) == len(dataset)
     # The raw record is kept as json.loads reads it.
-    assert parsed.quarantined["record"].to_list() == [json.dumps(dataset[i]) for i in indexes]
+    assert [record for record, _ in quarantined] == [json.dumps(dataset[i]) for i in indexes]
     kept = [record for i, record in enumerate(dataset) if i not in set(indexes)]
     assert all(_readable(record) for record in kept), kept
     # Every reading is one of the kept records: same bpm and confidence, in the local day.
-    assert Counter(zip(parsed.readings["bpm"], parsed.readings["confidence"], strict=True)) == Counter(
+    assert Counter((bpm, confidence) for _, bpm, confidence in readings) == Counter(
         (record["value"], record.get("confidence")) for record in kept
     )
-    times = parsed.readings["time"].to_list()
+    times = [at for at, _, _ in readings]
     start, end = local_day_window(day, timezone)
     assert times == sorted(set(times)) and all(start <= t < end for t in times)
-    assert parsed.readings.schema == pl.Schema(transform.INTRADAY_SCHEMA)
     if timezone == "UTC":
         # No DST: a readable record is kept exactly when it is the first at its time.
         first: dict[str, Any] = {}
@@ -267,7 +282,7 @@ def _check_accounts_for_every_record(parsed: ParsedIntraday, dataset: list[Any],
             (datetime.combine(day, time.fromisoformat(clock), UTC), record["value"], record.get("confidence"))
             for clock, record in first.items()
         )
-        assert list(zip(times, parsed.readings["bpm"], parsed.readings["confidence"], strict=True)) == expected
+        assert readings == expected
 
 
 # -- properties ---------------------------------------------------------------------------------
