@@ -13,7 +13,8 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # the image) every process would otherwise compile Dagster's ~1,000 modules again, ~1 s each start.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: run test stop install lint bench-ingest bench-api bench-web bench-scale web web-test clean
+.PHONY: run test test-fast test-integration test-api test-deploy test-browser stop install lint \
+	bench-ingest bench-api bench-web bench-scale web web-test clean
 
 # The dashboard (web/): built into web/dist, which the API serves under /app/.
 WEB_TOOLCHAIN := web/toolchain.sh
@@ -58,9 +59,34 @@ run: install web
 	$(HR) backfill --last-days 7
 	HR_API_AUTH=$${HR_API_AUTH:-off} $(HR) serve
 
+# The tests, in layers (docs/testing.md): `make test` runs every layer, a pytest-xdist worker per core,
+# each worker with its own embedded PostgreSQL; `make test-fast` is the inner loop (the unit layer: pure,
+# no server); test-integration, test-api, test-deploy and test-browser run one layer each. ARGS passes
+# pytest options (ARGS="-k sensor"). With HR_TEST_TIMESCALE_URL set, the timescale-marked tests run too.
+PYTEST := $(VENV)/bin/python -m pytest
+# loadgroup: the tests sharing one expensive fixture run on one worker (see the layers' conftest.py).
+PARALLEL := -n auto --dist loadgroup
+TESTS := hr_assets_tests
+
 test: install web-test
 	@bash monitoring/install-tools.sh
-	$(VENV)/bin/python -m pytest
+	$(PYTEST) $(PARALLEL) $(ARGS)
+
+test-fast: install
+	$(PYTEST) $(PARALLEL) $(TESTS)/unit $(ARGS)
+
+test-integration: install
+	$(PYTEST) $(PARALLEL) $(TESTS)/integration $(ARGS)
+
+test-api: install
+	$(PYTEST) $(PARALLEL) $(TESTS)/api $(ARGS)
+
+test-deploy: install
+	@bash monitoring/install-tools.sh
+	$(PYTEST) $(PARALLEL) $(TESTS)/deploy $(ARGS)
+
+test-browser: install web-test
+	$(PYTEST) $(PARALLEL) $(TESTS)/browser $(ARGS)
 
 stop:
 	@if [ -n "$$HR_DATABASE_URL" ]; then echo "HR_DATABASE_URL is set: no embedded server to stop"; \

@@ -39,7 +39,7 @@ from hr_assets.settings import PROJECT_ROOT
 
 # A script's sys.path starts at bench/: the shared browser helpers live in the test package.
 sys.path.insert(0, str(PROJECT_ROOT))
-from hr_assets_tests.browser import (
+from hr_assets_tests.browser.chromium import (
     ApiServer,
     SimulatedUser,
     launch,

@@ -11,6 +11,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -18,6 +19,7 @@ from psycopg import sql
 
 from hr_assets.local import localdb
 from hr_assets.warehouse.migrations import migrate
+from hr_assets_tests import figures
 
 TEMPLATE = "hr_template"
 # `hr dagster ...` arguments that materialise the heart-rate group, as the README's recipes do.
@@ -38,6 +40,29 @@ WHERE locktype = 'advisory' AND NOT granted AND objsubid = 2
   AND classid = %(key1)s::int::bit(32)::bigint::oid AND objid = %(key2)s::int::bit(32)::bigint::oid
 """
 _counter = itertools.count()
+# Where a pytest-xdist worker hands its figures to the controller.
+FIGURES_OUTPUT_KEY = "hr_figures"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: hand the figures gathered here to the controller (workers print nothing)."""
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:
+        worker_output[FIGURES_OUTPUT_KEY] = {title: dict(counts) for title, counts in figures.SECTIONS.items()}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """On the xdist controller: add up the figures each worker gathered."""
+    figures.merge(getattr(node, "workeroutput", {}).get(FIGURES_OUTPUT_KEY, {}))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for title, counts in sorted(figures.SECTIONS.items()):
+        if counts:
+            terminalreporter.write_sep("-", title)
+            for name, count in sorted(counts.items()):
+                terminalreporter.write_line(f"{name}: {count:,}")
 
 
 @pytest.fixture(autouse=True)
