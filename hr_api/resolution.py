@@ -5,19 +5,30 @@ first and last reading first (no query), then, where that bound is too high to d
 sample counts or bucket counts of an aggregate level, read only when the index entries to count
 are few. Every estimate is at least the number of points the level returns, so an automatic
 choice never exceeds ``max_points``; an explicit interval is served from its own level or refused.
+
+A request is answered in one database round trip where the data allow (:func:`read_planned`):
+from the window alone (before the users' extents are known) follow the counts the plan may ask
+for, and the finest level whose points surely fit; the extents, those counts and those points are
+read together, and the plan then runs on what came back. A second round trip only when the plan
+picks a finer level than the window alone could promise (sparse data) or asks for a count the
+window alone did not foresee.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+import psycopg
+
+from hr_assets.warehouse import readings
 from hr_assets.warehouse.aggregates import align
-from hr_assets.warehouse.readings import LEVELS, Resolution, UserExtent
+from hr_assets.warehouse.readings import LEVELS, Count, Measure, Resolution, UserExtent, UserPoints
 
 # Index entries an estimate may count (a few milliseconds here); above it the bound is used as it is.
 ESTIMATE_SCAN_ROWS = 25_000
@@ -127,3 +138,105 @@ def plan(
         f"even at 1d this range holds about {points:,} points for {len(extents)} user(s), more than "
         f"max_points={max_points:,}; ask for a shorter range, fewer users or a larger max_points (at most 20,000)"
     )
+
+
+class _CountRecorder:
+    """A counter that answers every count with just over ``max_points`` and notes what was asked.
+
+    Just over the limit, every level that needs a count misses it by little: the plan then asks
+    for every count it could ask for at any answer (the minutes after the hours too) and moves on.
+    """
+
+    def __init__(self, max_points: int) -> None:
+        self._answer = max_points + 1
+        self.asked: set[Count] = set()
+
+    def sample_sum(self, resolution: Resolution, start: datetime, end: datetime) -> int:
+        self.asked.add(Count(Measure.SAMPLE_SUM, resolution))
+        return self._answer
+
+    def bucket_count(self, resolution: Resolution, start: datetime, end: datetime) -> int:
+        self.asked.add(Count(Measure.BUCKET_COUNT, resolution))
+        return self._answer
+
+
+@dataclass(frozen=True)
+class Foresight:
+    """What a request will need, from its window alone: counts to read and points worth reading."""
+
+    counts: frozenset[Count]
+    points: Resolution | None  # a level that surely fits and that the plan serves unless a finer one fits
+
+
+def _whole_window(user_ids: Collection[str], start: datetime, end: datetime) -> dict[str, UserExtent]:
+    # Readings from start to end for every user: no user's extent gives more points than this.
+    return {u: UserExtent(u, "UTC", None, start, end - _MICROSECOND) for u in user_ids}
+
+
+def window_bound(resolution: Resolution, user_ids: Collection[str], start: datetime, end: datetime) -> int:
+    """Points ``resolution`` can hold for these users in [start, end) whatever their data and time zones."""
+    bound = upper_bound(resolution, _whole_window(user_ids, start, end), start, end)
+    # In UTC, [start, end) may touch one local date fewer than in the user's zone.
+    return bound + len(user_ids) if resolution is Resolution.DAY else bound
+
+
+def foresee(
+    requested: Resolution | None, user_ids: Collection[str], start: datetime, end: datetime, max_points: int
+) -> Foresight:
+    """The counts :func:`plan` may ask for and the level to read the points of, before any query."""
+    recorder = _CountRecorder(max_points)
+    with contextlib.suppress(TooManyPoints):
+        plan(requested, _whole_window(user_ids, start, end), start, end, max_points, recorder)
+    candidates = ORDER if requested is None else (requested,)
+    fitting = (r for r in candidates if window_bound(r, user_ids, start, end) <= max_points)
+    return Foresight(frozenset(recorder.asked), next(fitting, None))
+
+
+class _ReadCounts:
+    """Counts already read, else read now."""
+
+    def __init__(self, read: Mapping[Count, int], fallback: PointCounter) -> None:
+        self._read = read
+        self._fallback = fallback
+
+    def sample_sum(self, resolution: Resolution, start: datetime, end: datetime) -> int:
+        found = self._read.get(Count(Measure.SAMPLE_SUM, resolution))
+        return self._fallback.sample_sum(resolution, start, end) if found is None else found
+
+    def bucket_count(self, resolution: Resolution, start: datetime, end: datetime) -> int:
+        found = self._read.get(Count(Measure.BUCKET_COUNT, resolution))
+        return self._fallback.bucket_count(resolution, start, end) if found is None else found
+
+
+@dataclass(frozen=True)
+class Served:
+    plan: Plan
+    extents: dict[str, UserExtent]
+    points: dict[str, UserPoints]
+
+
+def read_planned(
+    conn: psycopg.Connection,
+    requested: Resolution | None,
+    user_ids: list[str],
+    start: datetime,
+    end: datetime,
+    max_points: int,
+    check: Callable[[Mapping[str, UserExtent]], None],
+    *,
+    read_ahead: bool = True,
+) -> Served:
+    """The plan and points of a time-series request, in one round trip where the data allow.
+
+    ``check`` sees the users' extents before anything is planned (it raises to refuse the
+    request); without ``read_ahead`` nothing but the extents is read before it has passed (for a
+    caller that may not read every user asked for, whose request ``check`` will refuse).
+    """
+    ahead = foresee(requested, user_ids, start, end, max_points) if read_ahead else Foresight(frozenset(), None)
+    first = readings.read_series(conn, user_ids, start, end, ahead.counts, ahead.points)
+    check(first.extents)
+    counter = _ReadCounts(first.counts, readings.PointCounts(conn, user_ids))
+    chosen = plan(requested, first.extents, start, end, max_points, counter)
+    if first.points is not None and chosen.resolution is ahead.points:
+        return Served(chosen, first.extents, first.points)
+    return Served(chosen, first.extents, readings.points(conn, chosen.resolution, user_ids, start, end))
