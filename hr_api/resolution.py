@@ -36,6 +36,8 @@ ESTIMATE_SCAN_ROWS = 25_000
 REFINE_FACTOR = 4
 ORDER = (Resolution.RAW, Resolution.MINUTE, Resolution.HOUR, Resolution.DAY)
 _MICROSECOND = timedelta(microseconds=1)
+# The shortest local day: the day a DST change springs forward by an hour.
+SHORTEST_LOCAL_DAY = timedelta(hours=23)
 
 
 class TooManyPoints(ValueError):
@@ -169,15 +171,16 @@ class Foresight:
 
 
 def _whole_window(user_ids: Collection[str], start: datetime, end: datetime) -> dict[str, UserExtent]:
-    # Readings from start to end for every user: no user's extent gives more points than this.
+    # Readings from start to end for every user: no user's extent gives more points at 1s, 1m or 1h.
     return {u: UserExtent(u, "UTC", None, start, end - _MICROSECOND) for u in user_ids}
 
 
 def window_bound(resolution: Resolution, user_ids: Collection[str], start: datetime, end: datetime) -> int:
     """Points ``resolution`` can hold for these users in [start, end) whatever their data and time zones."""
-    bound = upper_bound(resolution, _whole_window(user_ids, start, end), start, end)
-    # In UTC, [start, end) may touch one local date fewer than in the user's zone.
-    return bound + len(user_ids) if resolution is Resolution.DAY else bound
+    if resolution is Resolution.DAY:
+        # Local midnights come at least SHORTEST_LOCAL_DAY apart; the dates are one more than those inside.
+        return len(user_ids) * (math.ceil((end - start) / SHORTEST_LOCAL_DAY) + 1)
+    return upper_bound(resolution, _whole_window(user_ids, start, end), start, end)
 
 
 def foresee(

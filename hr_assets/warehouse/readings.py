@@ -132,9 +132,7 @@ def points(
     return _user_points(_send(conn, _points_statement(resolution, user_ids, start, end)).fetchall())
 
 
-def _points_statement(
-    resolution: Resolution, user_ids: list[str], start: datetime, end: datetime
-) -> Statement:
+def _points_statement(resolution: Resolution, user_ids: list[str], start: datetime, end: datetime) -> Statement:
     level = LEVELS[resolution]
     params: dict[str, object] = {"user_ids": user_ids, "start": start, "end": end}
     statement: sql.SQL | sql.Composed
