@@ -255,7 +255,7 @@ def row(label: str, api: Measured, direct: Measured) -> str:
 
 
 def measure(
-    url: str, base: str, key: str | None, kinds: list[Kind], end: datetime, requests: dict[int, int]
+    url: str, base: str, key: str | None, kinds: list[Kind], end: datetime, requests: dict[int, int], warmup: int
 ) -> Results:
     """Each kind through the API and directly, at each concurrency: {(kind, concurrency): (API, SQL)}."""
     results: Results = {}
@@ -266,8 +266,8 @@ def measure(
             for kind in kinds:
                 log(f"concurrency {concurrency}: {kind.name}")
                 direct = sql_requester(kind, end, conns)
-                run(concurrency, WARMUP, api_requester(kind, end, clients, check=True))
-                run(concurrency, WARMUP, direct)
+                run(concurrency, warmup, api_requester(kind, end, clients, check=True))
+                run(concurrency, warmup, direct)
                 api = run(concurrency, count, api_requester(kind, end, clients, check=False))
                 results[kind.name, concurrency] = (api, run(concurrency, count, direct))
         finally:
@@ -321,10 +321,13 @@ def main() -> None:
     parser.add_argument("--database-url", help="use this server (e.g. TimescaleDB) instead of a throwaway one")
     parser.add_argument("--api-workers", type=int, default=1, help="API worker processes (hr api --workers)")
     parser.add_argument("--auth", choices=AUTH_MODES, default="keys", help="HR_API_AUTH of the API (default keys)")
-    parser.add_argument("--requests", type=int, help="measured requests per kind at each concurrency (a smoke run)")
+    parser.add_argument(
+        "--requests", type=int, help="measured (and at most warm-up) requests per kind at each concurrency: a smoke run"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures and the skipped kinds to this file")
     args = parser.parse_args()
     requests = {c: args.requests for c in REQUESTS} if args.requests else REQUESTS
+    warmup = min(WARMUP, args.requests) if args.requests else WARMUP
     days = [FIRST_DAY + timedelta(days=n) for n in range(args.days)]
     # "Now" for the dashboard: the end of the loaded range, in UTC.
     end = datetime.combine(days[-1], datetime.min.time(), UTC) + timedelta(hours=20)
@@ -344,7 +347,7 @@ def main() -> None:
                 about = machine(conn, mode)
             process, base = start_api(url, scratch, args.api_workers, args.auth)
             try:
-                results = measure(url, base, secret if args.auth == "keys" else None, kinds, end, requests)
+                results = measure(url, base, secret if args.auth == "keys" else None, kinds, end, requests, warmup)
             finally:
                 process.terminate()
                 process.wait(timeout=30)
@@ -360,7 +363,7 @@ def main() -> None:
         + auth
     )
     print(f"data    : {days[0]}..{days[-1]} x {len(USERS)} users, {rows:,} readings (one per second)")
-    print(f"method  : per kind {WARMUP} warm-up requests, then {requests[1]} at concurrency 1 and {requests[8]} at 8;")
+    print(f"method  : per kind {warmup} warm-up requests, then {requests[1]} at concurrency 1 and {requests[8]} at 8;")
     print("          API = HTTP from this process (http.client keep-alive; the body read, not decoded),")
     print("          SQL = what the route reads, run directly (psycopg), one connection per thread")
     print(f"kinds   : {len(kinds)} of {len(KINDS)} measured" + "".join(f"\n          skipped {s}" for s in skipped))

@@ -32,6 +32,12 @@ def _query(name: str) -> sql.SQL:
     return query(name)
 
 
+@functools.cache
+def _level_query(name: str, relation: str) -> sql.Composed:
+    """``sql/queries/<name>.sql`` over one level's relation (from :data:`LEVELS`), composed once per process."""
+    return _query(name).format(relation=sql.Identifier(relation))
+
+
 # A statement of sql/queries and its parameters, to run alone or in a pipeline.
 Statement = tuple[sql.SQL | sql.Composed, dict[str, object]]
 
@@ -141,7 +147,7 @@ def _points_statement(resolution: Resolution, user_ids: list[str], start: dateti
     elif resolution is Resolution.DAY:
         statement = _query("readings_daily_points")
     else:
-        statement = _query("readings_bucket_points").format(relation=sql.Identifier(level.relation))
+        statement = _level_query("readings_bucket_points", level.relation)
         params["width"] = level.width
     return statement, params
 
@@ -190,8 +196,7 @@ def _aggregate_statement(
     if resolution not in (Resolution.MINUTE, Resolution.HOUR):
         raise ValueError(f"{resolution} is not a bucketed aggregate")
     level = LEVELS[resolution]
-    statement = query(name).format(relation=sql.Identifier(level.relation))
-    return statement, {"user_ids": user_ids, "start": start, "end": end, "width": level.width}
+    return _level_query(name, level.relation), {"user_ids": user_ids, "start": start, "end": end, "width": level.width}
 
 
 def _scalar(row: tuple[Any, ...] | None) -> int:
