@@ -36,6 +36,11 @@ ESTIMATE_SCAN_ROWS = 25_000
 REFINE_FACTOR = 4
 ORDER = (Resolution.RAW, Resolution.MINUTE, Resolution.HOUR, Resolution.DAY)
 _MICROSECOND = timedelta(microseconds=1)
+# A count the plan asks for only on some data is read ahead when it reads at most this many index
+# entries (well under a millisecond here): an hour's minutes for a few users, not a day's 1,440.
+READ_AHEAD_SCAN_ROWS = 1_000
+# Counts this many times max_points decide every level without a refinement (REFINE_FACTOR is less).
+FAR_OVER = 1_000
 # The shortest local day: the day a DST change springs forward by an hour.
 SHORTEST_LOCAL_DAY = timedelta(hours=23)
 
@@ -143,14 +148,10 @@ def plan(
 
 
 class _CountRecorder:
-    """A counter that answers every count with just over ``max_points`` and notes what was asked.
+    """A counter that answers every count with ``answer`` and notes what was asked."""
 
-    Just over the limit, every level that needs a count misses it by little: the plan then asks
-    for every count it could ask for at any answer (the minutes after the hours too) and moves on.
-    """
-
-    def __init__(self, max_points: int) -> None:
-        self._answer = max_points + 1
+    def __init__(self, answer: int) -> None:
+        self._answer = answer
         self.asked: set[Count] = set()
 
     def sample_sum(self, resolution: Resolution, start: datetime, end: datetime) -> int:
@@ -186,13 +187,25 @@ def window_bound(resolution: Resolution, user_ids: Collection[str], start: datet
 def foresee(
     requested: Resolution | None, user_ids: Collection[str], start: datetime, end: datetime, max_points: int
 ) -> Foresight:
-    """The counts :func:`plan` may ask for and the level to read the points of, before any query."""
-    recorder = _CountRecorder(max_points)
-    with contextlib.suppress(TooManyPoints):
-        plan(requested, _whole_window(user_ids, start, end), start, end, max_points, recorder)
+    """The counts :func:`plan` will or cheaply may ask for and the level to read the points of, before any query.
+
+    The plan is run on the whole window with counts answered just over ``max_points`` (every
+    level that needs a count misses by little: every count it could ask for is asked, the minutes
+    after the hours too) and far over it (the counts asked whatever they say, unless a finer level
+    fits first). The first are read ahead when cheap, the second always.
+    """
+    window = _whole_window(user_ids, start, end)
+    asked = []
+    for answer in (max_points + 1, FAR_OVER * max_points):
+        recorder = _CountRecorder(answer)
+        with contextlib.suppress(TooManyPoints):
+            plan(requested, window, start, end, max_points, recorder)
+        asked.append(recorder.asked)
+    maybe, surely = asked
+    cheap = {c for c in maybe if upper_bound(c.resolution, window, start, end) <= READ_AHEAD_SCAN_ROWS}
     candidates = ORDER if requested is None else (requested,)
     fitting = (r for r in candidates if window_bound(r, user_ids, start, end) <= max_points)
-    return Foresight(frozenset(recorder.asked), next(fitting, None))
+    return Foresight(frozenset(surely | cheap), next(fitting, None))
 
 
 class _ReadCounts:

@@ -46,25 +46,25 @@ def test_an_hour_asks_for_the_readings_in_its_hours_and_minutes_and_reads_its_mi
     assert ahead.counts == expected and ahead.points is Resolution.MINUTE
 
 
-def test_a_week_of_two_users_also_counts_its_minutes_and_reads_its_hours() -> None:
+def test_a_day_asks_for_its_hours_and_reads_its_minutes() -> None:
+    ahead = foresee(None, ["a"], NOW - DAY, NOW, 2_000)
+    # The 1,440 minutes would refine the hours' count only if it came to 8,000 or less: not read ahead.
+    assert ahead.counts == {Count(Measure.SAMPLE_SUM, Resolution.HOUR)} and ahead.points is Resolution.MINUTE
+
+
+def test_a_week_of_two_users_also_counts_its_minute_buckets_and_reads_its_hours() -> None:
     ahead = foresee(None, ["a", "b"], NOW - 7 * DAY, NOW, 2_000)
-    # 2 x 10,080 minutes (under ESTIMATE_SCAN_ROWS) may be more than 2,000; 2 x 168 hours surely fit.
+    # 2 x 10,080 minutes (under ESTIMATE_SCAN_ROWS) may be more than 2,000 and are counted whatever
+    # the hours say; 2 x 168 hours surely fit.
     assert ESTIMATE_SCAN_ROWS >= 2 * 7 * 24 * 60
-    expected = {
-        Count(Measure.SAMPLE_SUM, Resolution.HOUR),
-        Count(Measure.SAMPLE_SUM, Resolution.MINUTE),
-        Count(Measure.BUCKET_COUNT, Resolution.MINUTE),
-    }
+    expected = {Count(Measure.SAMPLE_SUM, Resolution.HOUR), Count(Measure.BUCKET_COUNT, Resolution.MINUTE)}
     assert ahead.counts == expected and ahead.points is Resolution.HOUR
 
 
 def test_an_explicit_interval_reads_ahead_only_what_surely_fits() -> None:
     day_of_seconds = foresee(Resolution.RAW, ["a"], NOW - DAY, NOW, 2_000)
     assert day_of_seconds.points is None
-    assert day_of_seconds.counts == {
-        Count(Measure.SAMPLE_SUM, Resolution.HOUR),
-        Count(Measure.SAMPLE_SUM, Resolution.MINUTE),
-    }
+    assert day_of_seconds.counts == {Count(Measure.SAMPLE_SUM, Resolution.HOUR)}
     hour_of_seconds = foresee(Resolution.RAW, ["a"], NOW - HOUR, NOW, 20_000)
     assert hour_of_seconds.points is Resolution.RAW and hour_of_seconds.counts == frozenset()
     # 48 hours hold at most two local midnights 23 hours apart or more: 3 dates; 4 counted, to be safe.
@@ -147,8 +147,9 @@ CASES = [
     ([DENSE, SPARSE], 3 * DAY, Resolution.DAY, 2_000, 1),
     # A reading a minute: an hour's 60 readings fit at 1s, finer than the 1m the window promised.
     ([SPARSE], HOUR, None, 2_000, 2),
-    # An explicit 1s over a day of sparse readings: counted in the first trip, read in the second.
-    ([SPARSE], DAY, Resolution.RAW, 2_000, 2),
+    # An explicit 1s over a day of 1,440 sparse readings: the hours counted in the first trip, the
+    # minutes (read ahead only when cheap) in the second, the readings in the third (step by step: 4).
+    ([SPARSE], DAY, Resolution.RAW, 2_000, 3),
 ]
 
 
