@@ -190,6 +190,15 @@ class Client:
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
 
     def get(self, target: str) -> tuple[int, bytes]:
+        try:
+            return self._get(target)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed the connection while it idled (uvicorn: after 5 s, as the direct
+            # SQL ran on a loaded machine): reconnect once.
+            self._connection.close()
+            return self._get(target)
+
+    def _get(self, target: str) -> tuple[int, bytes]:
         self._connection.request("GET", target, headers=self._headers)
         response = self._connection.getresponse()
         return response.status, response.read()
