@@ -1,19 +1,22 @@
 """API benchmark: the query API over loopback against the same SQL run directly, side by side in one run.
 
-``make bench-api`` (``.venv/bin/python bench/api.py``; ``--days 3`` for a quick run) loads N days x 2
-users at one reading per second (default 30 days: 5,184,000 readings) as the pipeline loads them
-(``ingest`` of the simulator's dense days, then the 1m/1h/1d refresh), starts ``hr api`` (uvicorn,
-``HR_API_AUTH=off``) on 127.0.0.1, and for each kind of dashboard query below measures:
+``make bench-api`` (``.venv/bin/python bench/api.py``) loads N days x 2 users at one reading per
+second (default 31 days: 5,356,800 readings, enough for every kind's window) as the pipeline loads
+them (``ingest`` of the simulator's dense days, then the 1m/1h/1d refresh), starts ``hr api``
+(uvicorn) on 127.0.0.1 with API keys on, as deployments run it (``HR_API_AUTH=keys``, one key for
+both users; ``--auth off`` for the loopback-only mode without keys), and for each kind of
+dashboard query below measures:
 
 - API: HTTP requests from this process (http.client, one keep-alive connection per thread) at
   concurrency 1 and 8, the whole body read (decoded and checked during the warm-up only);
-- SQL: the same statements the API's route runs for that request (the users' extents, the
-  resolution estimates, the points query), executed directly with psycopg from this process, one
-  connection per thread, at the same concurrency.
+- SQL: what the API's route asks the database for that request (the users' extents, the
+  resolution estimates, the points, in as many round trips as the route makes), executed directly
+  with psycopg from this process, one connection per thread, at the same concurrency.
 
 It prints p50/p95/p99 latency and requests/s for both, and their ratios. Query windows end at the
 end of the loaded range ("now" for the dashboard). Every request is checked for a 200 and the
-expected resolution; warm-up requests are not counted.
+expected resolution; warm-up requests are not counted. A kind whose window is longer than the
+loaded range (a short ``--days``) is not measured and is listed as skipped, with why.
 
 By default a throwaway embedded PostgreSQL runs in a temporary folder; ``--database-url`` uses
 another server (e.g. TimescaleDB), where the database ``hr_bench_api`` is re-created and dropped.
@@ -44,13 +47,13 @@ import psycopg
 from harness import drop_database, log, machine, recreate_database, server, wait_until
 
 from hr_api.params import DEFAULT_MAX_POINTS
-from hr_api.resolution import plan
+from hr_api.resolution import read_planned
 from hr_assets.domain.ingest import changed_windows, ingest
 from hr_assets.domain.user_day import UserDay
 from hr_assets.local import localdb
 from hr_assets.sources import SOURCES
-from hr_assets.warehouse import readings
 from hr_assets.warehouse.aggregates import LEVELS, refresh
+from hr_assets.warehouse.api_keys import create_key
 from hr_assets.warehouse.db import Warehouse, connect, detect_mode
 from hr_assets.warehouse.migrations import migrate
 from hr_assets.warehouse.readings import Resolution
@@ -58,12 +61,14 @@ from hr_assets.warehouse.users import NewUser, add_user, users_by_id
 
 # A June range: no DST change in either zone.
 FIRST_DAY = date(2025, 6, 1)
-DEFAULT_DAYS = 30
+# The longest kind's window (30 days) fits in the loaded range, which ends at 20:00 UTC of its last day.
+DEFAULT_DAYS = 31
 # Seeds and zones of the project's default users (hr_assets.domain.user_setup.DEFAULT_USERS).
 USERS = (("user1", 23, "Europe/Berlin"), ("user2", 37, "America/New_York"))
 DATABASE = "hr_bench_api"
 WARMUP = 20
 REQUESTS = {1: 200, 8: 400}  # measured requests per kind at each concurrency
+AUTH_MODES = ("keys", "off")  # HR_API_AUTH
 # Targets of the brief for this 2-core machine.
 TARGET_EXTRA_P50_MS = 3.0
 TARGET_THROUGHPUT_RATIO = 0.5
@@ -127,16 +132,21 @@ class Measured:
         return len(self.latencies_ms) / self.seconds
 
 
-def load(url: str, days: list[date]) -> int:
-    """Register the two users (dense simulated days) and load them as the pipeline does; the rows."""
+# (kind name, concurrency) -> (API, SQL direct)
+Results = dict[tuple[str, int], tuple["Measured", "Measured"]]
+
+
+def load(url: str, days: list[date]) -> tuple[int, str]:
+    """Register the two users (dense simulated days), load them as the pipeline does; the rows and a key for both."""
     migrate(url)
     warehouse = Warehouse(url)
     with warehouse.connection() as conn:
         for user_id, seed, timezone in USERS:
             user = NewUser(user_id, timezone, days[0], seed=seed, source_config={"dense": True})
             add_user(conn, user, known_sources=SOURCES.kinds)
-        conn.commit()
         registered = users_by_id(conn, [u for u, _, _ in USERS])
+        _, secret = create_key(conn, name="bench-api", user_ids=list(registered), registered=set(registered))
+        conn.commit()
     partitions = [UserDay(user_id, day) for user_id, _, _ in USERS for day in days]
     for payload in ("intraday", "summary"):
         report = ingest(warehouse, SOURCES, registered, partitions, payload)
@@ -147,7 +157,7 @@ def load(url: str, days: list[date]) -> int:
     with connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         row = conn.execute("SELECT count(*) FROM activities_heart_intraday").fetchone()
-    return int(row[0]) if row else 0
+    return (int(row[0]) if row else 0), secret
 
 
 def run(concurrency: int, count: int, request: Callable[[int], None]) -> Measured:
@@ -174,12 +184,22 @@ def run(concurrency: int, count: int, request: Callable[[int], None]) -> Measure
 class Client:
     """A keep-alive HTTP/1.1 client with as little overhead as Python allows (http.client)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, key: str | None) -> None:
         parts = urlsplit(base)
         self._connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+        self._headers = {"Authorization": f"Bearer {key}"} if key else {}
 
     def get(self, target: str) -> tuple[int, bytes]:
-        self._connection.request("GET", target)
+        try:
+            return self._get(target)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed the connection while it idled (uvicorn: after 5 s, as the direct
+            # SQL ran on a loaded machine): reconnect once.
+            self._connection.close()
+            return self._get(target)
+
+    def _get(self, target: str) -> tuple[int, bytes]:
+        self._connection.request("GET", target, headers=self._headers)
         response = self._connection.getresponse()
         return response.status, response.read()
 
@@ -204,24 +224,21 @@ def api_requester(kind: Kind, end: datetime, clients: list[Client], *, check: bo
 
 
 def sql_requester(kind: Kind, end: datetime, conns: list[psycopg.Connection]) -> Callable[[int], None]:
-    """The statements the route runs: extents, the resolution plan's estimates, the points."""
+    """What the route reads: extents, the resolution plan's estimates, the points (the route's function)."""
     start = end - kind.window
     user_ids = list(kind.users)
 
     def request(index: int) -> None:
-        conn = conns[index]
-        extents = readings.user_extents(conn, user_ids)
-        chosen = plan(kind.interval, extents, start, end, kind.max_points, readings.PointCounts(conn, user_ids))
-        if chosen.resolution is not kind.expected:
-            raise SystemExit(f"{kind.name}: planned {chosen.resolution.value}, expected {kind.expected.value}")
-        readings.points(conn, chosen.resolution, user_ids, start, end)
+        served = read_planned(conns[index], kind.interval, user_ids, start, end, kind.max_points, lambda _: None)
+        if served.plan.resolution is not kind.expected:
+            raise SystemExit(f"{kind.name}: planned {served.plan.resolution.value}, expected {kind.expected.value}")
 
     return request
 
 
-def start_api(url: str, scratch: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_api(url: str, scratch: Path, workers: int, auth: str) -> tuple[subprocess.Popen[bytes], str]:
     port = localdb.free_port()
-    env = {**os.environ, "HR_DATABASE_URL": url, "HR_API_AUTH": "off", "HR_HOME": str(scratch / "hr")}
+    env = {**os.environ, "HR_DATABASE_URL": url, "HR_API_AUTH": auth, "HR_HOME": str(scratch / "hr")}
     command = [str(Path(sys.executable).parent / "hr"), "api", "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -246,67 +263,38 @@ def row(label: str, api: Measured, direct: Measured) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
-    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="days per user (default 30)")
-    parser.add_argument("--database-url", help="use this server (e.g. TimescaleDB) instead of a throwaway one")
-    parser.add_argument("--api-workers", type=int, default=1, help="API worker processes (hr api --workers)")
-    args = parser.parse_args()
-    days = [FIRST_DAY + timedelta(days=n) for n in range(args.days)]
-    # "Now" for the dashboard: the end of the loaded range, in UTC.
-    end = datetime.combine(days[-1], datetime.min.time(), UTC) + timedelta(hours=20)
-    kinds = [k for k in KINDS if k.window <= end - datetime.combine(days[0], datetime.min.time(), UTC)]
-    scratch = Path(tempfile.mkdtemp(prefix="hr-bench-api-"))
-    results: dict[tuple[str, int], tuple[Measured, Measured]] = {}
-    with server(args.database_url, scratch) as (admin_url, where):
-        url = recreate_database(admin_url, DATABASE)
+def measure(
+    url: str, base: str, key: str | None, kinds: list[Kind], end: datetime, requests: dict[int, int], warmup: int
+) -> Results:
+    """Each kind through the API and directly, at each concurrency: {(kind, concurrency): (API, SQL)}."""
+    results: Results = {}
+    for concurrency, count in requests.items():
+        clients = [Client(base, key) for _ in range(concurrency)]
+        conns = [connect(url, autocommit=True) for _ in range(concurrency)]
         try:
-            log(f"loading {len(days)} dense days x {len(USERS)} users (not timed)")
-            rows = load(url, days)
-            with connect(url) as conn:
-                mode = detect_mode(conn)
-                about = machine(conn, mode)
-            process, base = start_api(url, scratch, args.api_workers)
-            try:
-                for concurrency, count in REQUESTS.items():
-                    clients = [Client(base) for _ in range(concurrency)]
-                    conns = [connect(url, autocommit=True) for _ in range(concurrency)]
-                    try:
-                        for kind in kinds:
-                            log(f"concurrency {concurrency}: {kind.name}")
-                            direct = sql_requester(kind, end, conns)
-                            run(concurrency, WARMUP, api_requester(kind, end, clients, check=True))
-                            run(concurrency, WARMUP, direct)
-                            api = run(concurrency, count, api_requester(kind, end, clients, check=False))
-                            results[kind.name, concurrency] = (api, run(concurrency, count, direct))
-                    finally:
-                        for client in clients:
-                            client.close()
-                        for conn in conns:
-                            conn.close()
-            finally:
-                process.terminate()
-                process.wait(timeout=30)
+            for kind in kinds:
+                log(f"concurrency {concurrency}: {kind.name}")
+                direct = sql_requester(kind, end, conns)
+                run(concurrency, warmup, api_requester(kind, end, clients, check=True))
+                run(concurrency, warmup, direct)
+                api = run(concurrency, count, api_requester(kind, end, clients, check=False))
+                results[kind.name, concurrency] = (api, run(concurrency, count, direct))
         finally:
-            drop_database(admin_url, DATABASE)
+            for client in clients:
+                client.close()
+            for conn in conns:
+                conn.close()
+    return results
 
-    print()
-    print("hr-pipeline API benchmark")
-    print(f"machine : {about}")
-    print(
-        f"server  : {where}, {mode.value} mode; API: hr api (uvicorn, {args.api_workers} worker(s)) on 127.0.0.1, "
-        "HR_API_AUTH=off"
-    )
-    print(f"data    : {days[0]}..{days[-1]} x {len(USERS)} users, {rows:,} readings (one per second)")
-    print(f"method  : per kind {WARMUP} warm-up requests, then {REQUESTS[1]} at concurrency 1 and {REQUESTS[8]} at 8;")
-    print("          API = HTTP from this process (http.client keep-alive; the body read, not decoded),")
-    print("          SQL = the route's statements run directly (psycopg), one connection per thread")
+
+def report(kinds: list[Kind], results: Results, requests: dict[int, int]) -> list[str]:
+    """Print the tables; the targets not met."""
     header = (
         f"{'kind':<34} {'p50':>6} {'p95':>6} {'p99':>6} {'req/s':>7} | {'p50':>6} {'p95':>6} {'p99':>6} "
         f"{'req/s':>7} | {'+p50':>6} {'req/s':>5}"
     )
     failures = []
-    for concurrency in REQUESTS:
+    for concurrency in requests:
         print()
         print(f"concurrency {concurrency}: API (ms, ms, ms, req/s) | SQL direct | API - SQL p50 (ms), API/SQL req/s")
         print(header)
@@ -320,12 +308,84 @@ def main() -> None:
                     failures.append(f"{kind.name}: API p95 over {TARGET_P95_MS} ms")
             elif api.per_second < TARGET_THROUGHPUT_RATIO * direct.per_second:
                 failures.append(f"{kind.name}: API throughput under {TARGET_THROUGHPUT_RATIO} x SQL at concurrency 8")
+    return failures
+
+
+def figures(results: Results) -> dict[str, dict[str, dict[str, float]]]:
+    """The results by kind and concurrency, for --json."""
+    by_kind: dict[str, dict[str, dict[str, float]]] = {}
+    for (name, concurrency), (api, direct) in results.items():
+        by_kind.setdefault(name, {})[str(concurrency)] = {
+            "api_p50_ms": api.percentile(50),
+            "api_per_second": api.per_second,
+            "sql_p50_ms": direct.percentile(50),
+            "sql_per_second": direct.per_second,
+        }
+    return by_kind
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help=f"days per user (default {DEFAULT_DAYS})")
+    parser.add_argument("--database-url", help="use this server (e.g. TimescaleDB) instead of a throwaway one")
+    parser.add_argument("--api-workers", type=int, default=1, help="API worker processes (hr api --workers)")
+    parser.add_argument("--auth", choices=AUTH_MODES, default="keys", help="HR_API_AUTH of the API (default keys)")
+    parser.add_argument(
+        "--requests", type=int, help="measured (and at most warm-up) requests per kind at each concurrency: a smoke run"
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures and the skipped kinds to this file")
+    args = parser.parse_args()
+    requests = {c: args.requests for c in REQUESTS} if args.requests else REQUESTS
+    warmup = min(WARMUP, args.requests) if args.requests else WARMUP
+    days = [FIRST_DAY + timedelta(days=n) for n in range(args.days)]
+    # "Now" for the dashboard: the end of the loaded range, in UTC.
+    end = datetime.combine(days[-1], datetime.min.time(), UTC) + timedelta(hours=20)
+    loaded = end - datetime.combine(days[0], datetime.min.time(), UTC)
+    kinds = [k for k in KINDS if k.window <= loaded]
+    skipped = [
+        f"{k.name}: its window is longer than the loaded {loaded} (--days {args.days})" for k in KINDS if k not in kinds
+    ]
+    scratch = Path(tempfile.mkdtemp(prefix="hr-bench-api-"))
+    with server(args.database_url, scratch) as (admin_url, where):
+        url = recreate_database(admin_url, DATABASE)
+        try:
+            log(f"loading {len(days)} dense days x {len(USERS)} users (not timed)")
+            rows, secret = load(url, days)
+            with connect(url) as conn:
+                mode = detect_mode(conn)
+                about = machine(conn, mode)
+            process, base = start_api(url, scratch, args.api_workers, args.auth)
+            try:
+                results = measure(url, base, secret if args.auth == "keys" else None, kinds, end, requests, warmup)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+        finally:
+            drop_database(admin_url, DATABASE)
+
+    auth = "HR_API_AUTH=keys (a bearer key for both users)" if args.auth == "keys" else "HR_API_AUTH=off (no keys)"
+    print()
+    print("hr-pipeline API benchmark")
+    print(f"machine : {about}")
+    print(
+        f"server  : {where}, {mode.value} mode; API: hr api (uvicorn, {args.api_workers} worker(s)) on 127.0.0.1, "
+        + auth
+    )
+    print(f"data    : {days[0]}..{days[-1]} x {len(USERS)} users, {rows:,} readings (one per second)")
+    print(f"method  : per kind {warmup} warm-up requests, then {requests[1]} at concurrency 1 and {requests[8]} at 8;")
+    print("          API = HTTP from this process (http.client keep-alive; the body read, not decoded),")
+    print("          SQL = what the route reads, run directly (psycopg), one connection per thread")
+    print(f"kinds   : {len(kinds)} of {len(KINDS)} measured" + "".join(f"\n          skipped {s}" for s in skipped))
+    failures = report(kinds, results, requests)
     print()
     print(
         f"targets: API p50 <= SQL p50 + {TARGET_EXTRA_P50_MS:g} ms and p95 <= {TARGET_P95_MS:g} ms at concurrency 1; "
         f"API req/s >= {TARGET_THROUGHPUT_RATIO} x SQL at 8"
     )
     print("all met" if not failures else "NOT MET:\n  " + "\n  ".join(failures))
+    if args.json:
+        summary = {"auth": args.auth, "kinds": [k.name for k in KINDS], "skipped": skipped, "results": figures(results)}
+        args.json.write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

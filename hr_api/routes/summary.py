@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from hr_api.deps import Caller, State, require_readable
+from hr_api.deps import Caller, State, not_found
 from hr_api.models import Summary, SummaryDay, Zone
 from hr_api.params import UserId, invalid, parse_day, parse_user_id
 from hr_api.responses import SERIES
@@ -53,10 +53,13 @@ def summary(
         raise invalid("end_date", f"{last} is before start_date {first}")
     if (last - first).days >= MAX_SUMMARY_DAYS:
         raise invalid("end_date", f"at most {MAX_SUMMARY_DAYS} days per request")
+    if not caller.may_read(user_id):
+        raise not_found(user_id)
+    # The user's registration and their days in one round trip.
     with state.pool.connection() as conn:
-        extents = readings.user_extents(conn, [user_id])
-        require_readable(caller, [user_id], set(extents))
-        found = readings.summary_days(conn, user_id, first, last)
+        extent, found = readings.read_summary(conn, user_id, first, last)
+    if extent is None:
+        raise not_found(user_id)
     days = []
     for day in found:
         zones = _zones(day.heart_rate_zones)
@@ -71,4 +74,4 @@ def summary(
                 rows_quarantined=day.rows_quarantined,
             )
         )
-    return Summary(user_id=user_id, timezone=extents[user_id].timezone, data=days)
+    return Summary(user_id=user_id, timezone=extent.timezone, data=days)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 import orjson
@@ -21,10 +22,9 @@ from hr_api.params import (
     parse_user_id,
     parse_user_ids,
 )
-from hr_api.resolution import Plan, TooManyPoints, plan
+from hr_api.resolution import TooManyPoints, read_planned
 from hr_api.responses import SERIES
-from hr_assets.warehouse import readings
-from hr_assets.warehouse.readings import LEVELS, Resolution, UserPoints
+from hr_assets.warehouse.readings import LEVELS, Resolution, UserExtent, UserPoints
 
 router = APIRouter()
 
@@ -40,14 +40,18 @@ def _series(
 ) -> tuple[dict[str, UserPoints], bytes]:
     """Each user's points and the response's metadata, encoded."""
     start, end = parse_range(start_date, end_date)
-    with state.pool.connection() as conn:
-        extents = readings.user_extents(conn, user_ids)
+
+    def check(extents: Mapping[str, UserExtent]) -> None:
         require_readable(caller, user_ids, set(extents))
+
+    # Nothing is read ahead for a caller that may not read every user asked for (check refuses it).
+    read_ahead = all(caller.may_read(user_id) for user_id in user_ids)
+    with state.pool.connection() as conn:
         try:
-            chosen: Plan = plan(interval, extents, start, end, max_points, readings.PointCounts(conn, user_ids))
+            served = read_planned(conn, interval, user_ids, start, end, max_points, check, read_ahead=read_ahead)
         except TooManyPoints as exc:
             raise invalid("interval" if interval else "max_points", str(exc)) from None
-        by_user = readings.points(conn, chosen.resolution, user_ids, start, end)
+    chosen, by_user = served.plan, served.points
     level = LEVELS[chosen.resolution]
     metadata = {
         "query_info": {

@@ -8,9 +8,12 @@ response is assembled without decoding each point in Python.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -21,6 +24,26 @@ from hr_assets.warehouse.db import query
 from hr_assets.warehouse.status import coverage
 
 DAILY_VIEW = "activities_heart_daily"
+
+
+@functools.cache
+def _query(name: str) -> sql.SQL:
+    """``sql/queries/<name>.sql``, read once per process (the files ship with the code)."""
+    return query(name)
+
+
+@functools.cache
+def _level_query(name: str, relation: str) -> sql.Composed:
+    """``sql/queries/<name>.sql`` over one level's relation (from :data:`LEVELS`), composed once per process."""
+    return _query(name).format(relation=sql.Identifier(relation))
+
+
+# A statement of sql/queries and its parameters, to run alone or in a pipeline.
+Statement = tuple[sql.SQL | sql.Composed, dict[str, object]]
+
+
+def _send(conn: psycopg.Connection, statement: Statement) -> psycopg.Cursor[Any]:
+    return conn.execute(statement[0], statement[1])
 
 
 class Resolution(StrEnum):
@@ -92,13 +115,16 @@ class UserPoints:
 
 def user_extents(conn: psycopg.Connection, user_ids: list[str] | None = None) -> dict[str, UserExtent]:
     """The registered users among ``user_ids`` (every user when None), by id."""
-    rows = conn.execute(query("readings_user_extents"), {"user_ids": user_ids}).fetchall()
+    return _extents(conn.execute(_query("readings_user_extents"), {"user_ids": user_ids}).fetchall())
+
+
+def _extents(rows: list[tuple[Any, ...]]) -> dict[str, UserExtent]:
     return {row[0]: UserExtent(*row) for row in rows}
 
 
 def reading_days(conn: psycopg.Connection, user_id: str) -> int:
     """How many local days of ``user_id`` have readings."""
-    row = conn.execute(query("user_reading_days"), {"user_id": user_id}).fetchone()
+    row = conn.execute(_query("user_reading_days"), {"user_id": user_id}).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -109,17 +135,24 @@ def points(
 
     Raw readings inside the window; aggregate buckets and local days that overlap it.
     """
+    return _user_points(_send(conn, _points_statement(resolution, user_ids, start, end)).fetchall())
+
+
+def _points_statement(resolution: Resolution, user_ids: list[str], start: datetime, end: datetime) -> Statement:
     level = LEVELS[resolution]
     params: dict[str, object] = {"user_ids": user_ids, "start": start, "end": end}
-    statement: sql.Composable
+    statement: sql.SQL | sql.Composed
     if resolution is Resolution.RAW:
-        statement = query("readings_raw_points")
+        statement = _query("readings_raw_points")
     elif resolution is Resolution.DAY:
-        statement = query("readings_daily_points")
+        statement = _query("readings_daily_points")
     else:
-        statement = query("readings_bucket_points").format(relation=sql.Identifier(level.relation))
+        statement = _level_query("readings_bucket_points", level.relation)
         params["width"] = level.width
-    rows = conn.execute(statement, params).fetchall()
+    return statement, params
+
+
+def _user_points(rows: list[tuple[Any, ...]]) -> dict[str, UserPoints]:
     return {row[0]: UserPoints(row[0], int(row[1]), row[2]) for row in rows}
 
 
@@ -154,12 +187,71 @@ class PointCounts:
 def _aggregate_scalar(
     conn: psycopg.Connection, name: str, resolution: Resolution, user_ids: list[str], start: datetime, end: datetime
 ) -> int:
+    return _scalar(_send(conn, _aggregate_statement(name, resolution, user_ids, start, end)).fetchone())
+
+
+def _aggregate_statement(
+    name: str, resolution: Resolution, user_ids: list[str], start: datetime, end: datetime
+) -> Statement:
     if resolution not in (Resolution.MINUTE, Resolution.HOUR):
         raise ValueError(f"{resolution} is not a bucketed aggregate")
     level = LEVELS[resolution]
-    statement = query(name).format(relation=sql.Identifier(level.relation))
-    row = conn.execute(statement, {"user_ids": user_ids, "start": start, "end": end, "width": level.width}).fetchone()
+    return _level_query(name, level.relation), {"user_ids": user_ids, "start": start, "end": end, "width": level.width}
+
+
+def _scalar(row: tuple[Any, ...] | None) -> int:
     return int(row[0]) if row else 0
+
+
+class Measure(StrEnum):
+    """The point-count estimates of an aggregate level, by the query that reads them."""
+
+    SAMPLE_SUM = "readings_sample_sum"
+    BUCKET_COUNT = "readings_bucket_count"
+
+
+@dataclass(frozen=True)
+class Count:
+    """One estimate a resolution plan may ask for: a measure of an aggregate level."""
+
+    measure: Measure
+    resolution: Resolution
+
+
+@dataclass(frozen=True)
+class SeriesRead:
+    """What one round trip brought back for a time-series request."""
+
+    extents: dict[str, UserExtent]
+    counts: dict[Count, int]
+    points: dict[str, UserPoints] | None  # at the resolution asked for; None when none was
+
+
+def read_series(
+    conn: psycopg.Connection,
+    user_ids: list[str],
+    start: datetime,
+    end: datetime,
+    counts: Collection[Count],
+    resolution: Resolution | None,
+) -> SeriesRead:
+    """The users' extents, ``counts`` over [start, end) and (with ``resolution``) its points, in one round trip.
+
+    The statements are sent together in a pipeline and answered together: the server runs each
+    as it runs it alone (same plans, own snapshot), and the connection waits for the network once.
+    """
+    with conn.pipeline():
+        extents = conn.execute(_query("readings_user_extents"), {"user_ids": user_ids})
+        measured = [
+            (count, _send(conn, _aggregate_statement(count.measure.value, count.resolution, user_ids, start, end)))
+            for count in counts
+        ]
+        found = _send(conn, _points_statement(resolution, user_ids, start, end)) if resolution else None
+    return SeriesRead(
+        _extents(extents.fetchall()),
+        {count: _scalar(cursor.fetchone()) for count, cursor in measured},
+        _user_points(found.fetchall()) if found else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -180,7 +272,22 @@ class SummaryDay:
 
 def summary_days(conn: psycopg.Connection, user_id: str, start_date: date, end_date: date) -> list[SummaryDay]:
     """``user_id``'s local days in [start_date, end_date] with a summary or an intraday load, in order."""
-    rows = conn.execute(
-        query("summary_days"), {"user_id": user_id, "start_date": start_date, "end_date": end_date}
-    ).fetchall()
+    return _summary_days(_send(conn, _summary_statement(user_id, start_date, end_date)).fetchall())
+
+
+def read_summary(
+    conn: psycopg.Connection, user_id: str, start_date: date, end_date: date
+) -> tuple[UserExtent | None, list[SummaryDay]]:
+    """``user_id``'s extent (None when not registered) and :func:`summary_days`, in one round trip."""
+    with conn.pipeline():
+        extents = conn.execute(_query("readings_user_extents"), {"user_ids": [user_id]})
+        days = _send(conn, _summary_statement(user_id, start_date, end_date))
+    return _extents(extents.fetchall()).get(user_id), _summary_days(days.fetchall())
+
+
+def _summary_statement(user_id: str, start_date: date, end_date: date) -> Statement:
+    return _query("summary_days"), {"user_id": user_id, "start_date": start_date, "end_date": end_date}
+
+
+def _summary_days(rows: list[tuple[Any, ...]]) -> list[SummaryDay]:
     return [SummaryDay(*row) for row in rows]
