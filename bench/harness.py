@@ -104,8 +104,17 @@ def machine(conn: psycopg.Connection, mode: Mode) -> str:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """Peak resident memory of this process since it started or since the last ``reset_peak_rss``."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # no /proc: the lifetime peak, in KiB
+
+
+def reset_peak_rss() -> None:
+    """Start the peak of ``peak_rss_mb`` from the memory resident now (Linux: /proc/self/clear_refs, value 5)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
 
 
 def wait_until(process: subprocess.Popen[bytes], ready: Callable[[], bool], what: str, seconds: float) -> None:

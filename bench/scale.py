@@ -10,7 +10,8 @@ measures, each the way a user meets it:
 
 - registration: ``hr users import`` of the roster (one process, partitions synced once);
 - ``hr backfill --last-days 2`` for every user (a process, as typed);
-- one user's year of history through the CLI (``hr backfill --user``), seconds per user-day;
+- one user's year of history through the CLI (``hr backfill --user``), seconds per user-day: a twin
+  of the daemon's newcomer below (same zone, seed, watch and dates), so the two load the same days;
 - the ``users_sensor`` tick: the first and the second (every user's history due, a ration a tick);
 - the nightly load: the schedule's ranges run one after the other, and its wall time;
 - the freshness job (the ``latest_day_loaded`` check over every user);
@@ -18,8 +19,8 @@ measures, each the way a user meets it:
   partitions view, and the webserver's memory;
 - the daemon (``dagster-daemon run``, as deployed): a new participant registered with a year of
   history while it runs, the time from ``hr users add`` to the last of that user's history runs
-  against the same range through the CLI, the sensor ticks it made meanwhile, and the peak memory
-  of the daemon and of the code server it starts.
+  against its twin's year through the CLI (the same payloads, the same dates), the sensor ticks it
+  made meanwhile, and the peak memory of the daemon and of the code server it starts.
 
 Everything runs on 127.0.0.1; the databases are dropped afterwards.
 """
@@ -91,6 +92,37 @@ def hr(env: dict[str, str], *args: str) -> float:
     log(f"hr {' '.join(args)}")
     seconds, _ = timed(lambda: subprocess.run([str(BIN / "hr"), *args], env=env, check=True, stdout=sys.stderr))
     return seconds
+
+
+# The daemon's newcomer and its twin loaded through the CLI: one profile, so both load the same payloads.
+NEWCOMER_ZONE = "Europe/Berlin"
+NEWCOMER_SEED = 7
+
+
+def register_like_newcomer(env: dict[str, str], user_id: str, first: date) -> float:
+    """Register ``user_id`` with the newcomer's profile from ``first``; the seconds ``hr users add`` took."""
+    return hr(
+        env,
+        "users",
+        "add",
+        user_id,
+        "--timezone",
+        NEWCOMER_ZONE,
+        "--start-date",
+        str(first),
+        "--config",
+        f"interval_seconds={INTERVAL_SECONDS}",
+        "--seed",
+        str(NEWCOMER_SEED),
+    )
+
+
+def newcomer_range(days: int) -> tuple[date, date]:
+    """The newcomer's history: its last ``days`` complete local days."""
+    from hr_assets.domain.user_day import latest_complete_day
+
+    last = latest_complete_day(NEWCOMER_ZONE, datetime.now(UTC))
+    return last - timedelta(days=days - 1), last
 
 
 def write_roster(path: Path, users: int, start: date) -> list[str]:
@@ -316,7 +348,6 @@ def measure_daemon(env: dict[str, str], cursor: str, history_days: int) -> dict[
     import dagster as dg
 
     from hr_assets.defs.common import HISTORY_USER_TAG
-    from hr_assets.domain.user_day import latest_complete_day
     from hr_assets.warehouse.db import Warehouse
     from hr_assets.warehouse.status import loaded_days
 
@@ -340,29 +371,15 @@ def measure_daemon(env: dict[str, str], cursor: str, history_days: int) -> dict[
         stderr=subprocess.DEVNULL,
     )
     memory = DaemonMemory(daemon.pid)
-    newcomer, zone = "newcomer", "Europe/Berlin"
-    last = latest_complete_day(zone, datetime.now(UTC))
-    first = last - timedelta(days=history_days - 1)
+    newcomer = "newcomer"
+    first, last = newcomer_range(history_days)
     figures: dict[str, Any] = {}
     try:
         with dg.DagsterInstance.get() as instance:
             # The daemon is up once the users sensor has ticked with the cursor above.
             wait_until(daemon, lambda: bool(sensor_tick_seconds(instance, "users_sensor", launched)), "the daemon", 300)
             started = time.time()
-            hr(
-                env,
-                "users",
-                "add",
-                newcomer,
-                "--timezone",
-                zone,
-                "--start-date",
-                str(first),
-                "--config",
-                f"interval_seconds={INTERVAL_SECONDS}",
-                "--seed",
-                "7",
-            )
+            register_like_newcomer(env, newcomer, first)
             runs_filter = dg.RunsFilter(tags={HISTORY_USER_TAG: newcomer})
             deadline = time.monotonic() + 3600
             landed: set[date] = set()
@@ -429,24 +446,11 @@ def main() -> None:
             hr(env, "setup", "--no-default-users")
             roster = scratch / "roster.csv"
             today = date.today()
-            users = write_roster(roster, args.users, today - timedelta(days=args.history_days))
+            write_roster(roster, args.users, today - timedelta(days=args.history_days))
             figures["registration: hr users import (s)"] = hr(env, "users", "import", str(roster))
             seconds = hr(env, "backfill", "--last-days", "2")
             figures["hr backfill --last-days 2 (s)"] = seconds
             figures["hr backfill --last-days 2 (s per user-day)"] = seconds / (2 * args.users)
-            first = today - timedelta(days=args.history_user_days + 3)
-            seconds = hr(
-                env,
-                "backfill",
-                "--user",
-                users[0],
-                "--from",
-                str(first),
-                "--to",
-                str(first + timedelta(days=args.history_user_days - 1)),
-            )
-            cli_history_s = seconds
-            figures["one user's history through the CLI (s per user-day)"] = seconds / args.history_user_days
             dagster_env = {k: v for k, v in env.items() if k.startswith(("HR_", "DAGSTER_"))}
             from hr_assets.local.instance import instance_env
 
@@ -455,6 +459,11 @@ def main() -> None:
             figures.update(in_process(dagster_env))
             log("the Dagster UI through its GraphQL endpoint")
             figures["ui"] = measure_ui({**env, **dagster_env})
+            # The newcomer's twin: registered only now, so the figures above are the roster's alone.
+            first, last = newcomer_range(args.history_user_days)
+            register_like_newcomer(env, "twin", first)
+            cli_history_s = hr(env, "backfill", "--user", "twin", "--from", str(first), "--to", str(last))
+            figures["one user's history through the CLI (s per user-day)"] = cli_history_s / args.history_user_days
             log("a new participant's history through the daemon")
             daemon = measure_daemon({**env, **dagster_env}, figures.pop("users_sensor cursor"), args.history_user_days)
             daemon["against the CLI (x)"] = daemon["new user's history (s)"] / cli_history_s

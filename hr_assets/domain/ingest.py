@@ -115,7 +115,9 @@ def _prepare(
     try:
         parsed: ParsedIntraday | ParsedSummary
         if payload == "intraday":
-            parsed = parse_intraday(raw, user_id=user_id, day=day, timezone=user.timezone, where=where)
+            parsed = parse_intraday(
+                raw, user_id=user_id, day=day, timezone=user.timezone, where=where, refs=payloads.intraday_refs
+            )
         else:
             parsed = parse_summary(raw, user_id=user_id, day=day, where=where)
     except PayloadError as exc:

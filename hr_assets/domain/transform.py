@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeGuard
@@ -85,8 +86,14 @@ def _is_int(value: Any) -> TypeGuard[int]:
     return type(value) is int  # bool is an int subclass; True is not a heart rate
 
 
-def parse_intraday(payload: bytes, *, user_id: str, day: date, timezone: str, where: str = "") -> ParsedIntraday:
-    """Parse an ``activities-heart-intraday`` payload for ``user_id``'s local ``day``."""
+def parse_intraday(
+    payload: bytes, *, user_id: str, day: date, timezone: str, where: str = "", refs: Sequence[str] = ()
+) -> ParsedIntraday:
+    """Parse an ``activities-heart-intraday`` payload for ``user_id``'s local ``day``.
+
+    ``refs``, where the source gives them, say where each dataset record stands in its source file;
+    a quarantined record's reason then names it ("record 240 (heart_rate-2026-11-21.json[600]): ...").
+    """
     where = where or f"intraday {user_id} {day.isoformat()}"
     regular = _read_regular(payload)
     document = regular.document if regular else _load_json(payload, where)
@@ -101,15 +108,23 @@ def parse_intraday(payload: bytes, *, user_id: str, day: date, timezone: str, wh
         records = document["activities-heart-intraday"].get("dataset")
         if not isinstance(records, list):
             raise PayloadError(f"{where}: 'activities-heart-intraday.dataset' must be a list")
-        frame, rejected = _records(records)
+        frame, rejected = _records(records, refs)
     window_start, window_end = local_day_window(day, timezone)
 
     readings, unplaced = _to_utc(frame, user_id=user_id, day=day, timezone=timezone)
-    rejected += [(json.dumps(records[index]), f"record {index}: {reason}") for index, reason in unplaced.iter_rows()]
+    rejected += [
+        (json.dumps(records[index]), f"{_record_label(index, refs)}: {reason}")
+        for index, reason in unplaced.iter_rows()
+    ]
     return ParsedIntraday(readings, _quarantine_frame(rejected), window_start, window_end)
 
 
-def _records(dataset: list[Any]) -> tuple[pl.DataFrame, list[tuple[str, str]]]:
+def _record_label(index: int, refs: Sequence[str]) -> str:
+    """How a quarantine reason names a dataset record: its index, and its place in the source file if known."""
+    return f"record {index} ({refs[index]})" if index < len(refs) else f"record {index}"
+
+
+def _records(dataset: list[Any], refs: Sequence[str] = ()) -> tuple[pl.DataFrame, list[tuple[str, str]]]:
     """The good records as columns (with their index in the dataset), and each bad one with its reason."""
     rejected: list[tuple[str, str]] = []
     good: list[dict[str, Any]] = []
@@ -120,7 +135,7 @@ def _records(dataset: list[Any]) -> tuple[pl.DataFrame, list[tuple[str, str]]]:
             good.append(record)
             good_index.append(index)
         else:
-            rejected.append((json.dumps(record), f"record {index}: {reason}"))
+            rejected.append((json.dumps(record), f"{_record_label(index, refs)}: {reason}"))
     frame = pl.DataFrame(
         {
             "index": good_index,

@@ -47,6 +47,9 @@ class DayPayloads:
     # Where the payloads came from (file names, generator version): shown in quarantine rows
     # and asset metadata so that a bad record can be traced back.
     origin: str = ""
+    # Where each record of the intraday dataset stands in its source ("heart_rate-2026-11-21.json[600]",
+    # "heart_rate_2026-11-21.csv:302"), in dataset order; empty where the source has no files.
+    intraday_refs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

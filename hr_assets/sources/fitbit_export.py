@@ -265,13 +265,15 @@ class FitbitExportSource:
         """
         settings = _settings(user)
         index = self.index(user)
-        intraday, intraday_files = _intraday(index, settings, day) if only != "summary" else (b"", [])
+        intraday, intraday_files, refs = _intraday(index, settings, day) if only != "summary" else (b"", [], ())
         summary, summary_files = _summary(index, day) if only != "intraday" else (b"", [])
-        return DayPayloads(intraday=intraday, summary=summary, origin=",".join(intraday_files + summary_files))
+        origin = ",".join(intraday_files + summary_files)
+        return DayPayloads(intraday=intraday, summary=summary, origin=origin, intraday_refs=refs)
 
 
-def _intraday(index: ExportIndex, settings: _Settings, day: date) -> tuple[bytes, list[str]]:
-    """The intraday payload of local ``day`` from the heart-rate files that cover it, and those files."""
+def _intraday(index: ExportIndex, settings: _Settings, day: date) -> tuple[bytes, list[str], tuple[str, ...]]:
+    """The intraday payload of local ``day`` from the heart-rate files that cover it, those files, and
+    where each of the payload's records stands in them."""
     read: list[str] = []
     frames: list[pl.DataFrame] = []
     readings = _Readings.empty()
@@ -286,9 +288,9 @@ def _intraday(index: ExportIndex, settings: _Settings, day: date) -> tuple[bytes
                 read.append(relative.as_posix())
                 stamps = readings.parseable[first:]
                 frames.append(_place(stamps, first, fmt, file_day, zone, settings.user_zone))
-    dataset = _dataset(readings, frames, day, settings.user_zone)
+    dataset, rows = _dataset(readings, frames, day, settings.user_zone)
     intraday = {"activities-heart-intraday": {"dataset": dataset, "datasetInterval": 1, "datasetType": "second"}}
-    return _encode(intraday), read
+    return _encode(intraday), read, tuple(readings.refs[row] for row in rows)
 
 
 def _summary(index: ExportIndex, day: date) -> tuple[bytes, list[str]]:
@@ -369,22 +371,26 @@ def _place(
     )
 
 
-def _dataset(readings: _Readings, frames: list[pl.DataFrame], day: date, user_zone: ZoneInfo) -> list[Any]:
+def _dataset(
+    readings: _Readings, frames: list[pl.DataFrame], day: date, user_zone: ZoneInfo
+) -> tuple[list[Any], list[int]]:
+    """The day's dataset, and the row of ``readings`` each of its records came from."""
     if not frames:
-        return []
+        return [], []
     rows = pl.concat(frames).with_columns(local=pl.col("instant").dt.convert_time_zone(user_zone.key))
     placed = (
         rows.filter(pl.col("local").dt.date() == day)
         .sort("instant", maintain_order=True)
         .select("row", pl.col("local").dt.strftime("%H:%M:%S").alias("time"))
     )
-    unplaced = rows.filter(pl.col("instant").is_null() & (pl.col("home") == day)).get_column("row")
+    unplaced = rows.filter(pl.col("instant").is_null() & (pl.col("home") == day)).get_column("row").to_list()
+    placed_rows = placed.get_column("row").to_list()
     dataset = [_entry(readings, row, clock) for row, clock in placed.iter_rows()]
     for row in unplaced:
         stamp = readings.stamps[row]
         shown = stamp if isinstance(stamp, str) and not _WALL_CLOCK.fullmatch(stamp.strip()) else None
         dataset.append(_entry(readings, row, shown, unplaced=True))
-    return dataset
+    return dataset, placed_rows + unplaced
 
 
 def _entry(readings: _Readings, row: int, clock: str | None, unplaced: bool = False) -> dict[str, Any]:

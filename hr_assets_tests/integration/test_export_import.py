@@ -109,6 +109,8 @@ def test_register_export_backfill_and_see_the_data(hr_home: Path, conn: psycopg.
     assert local_days[date(2024, 11, 3)] == min(25 * 360, int((LAST - fall_back_start).total_seconds()) // 10)
     [(record, reason)] = conn.execute("SELECT record, reason FROM quarantine").fetchall()
     assert '"value": 0' in record and "impossible bpm 0" in reason
+    # The reason names the file and the record's place in it (8,640 readings of the day come before it).
+    assert "(Takeout/Fitbit/Global Export Data/heart_rate-2024-11-03.json[8640]): impossible bpm 0" in reason
     assert conn.execute("SELECT date, resting_heart_rate FROM activities_heart_summary ORDER BY 1").fetchall() == [
         (date(2024, 11, 2), 57)
     ]
