@@ -370,17 +370,26 @@ def users_disconnect(user_id: str) -> None:
 @click.option("--all", "include_retired", is_flag=True, help="Include retired users.")
 @click.option("--json", "as_json", is_flag=True)
 def users_list(include_retired: bool, as_json: bool) -> None:
+    from hr_assets.warehouse.invitations import participant_states
     from hr_assets.warehouse.users import list_users
 
     with _clear_errors(), _warehouse().connection() as conn:
         found = list_users(conn, include_retired=include_retired)
+        # google_health participants: invited / connected / needs reconnect / withdrawn
+        connections = participant_states(conn, [u.id for u in found], datetime.now(UTC))
     if as_json:
-        click.echo(json.dumps([{**u.__dict__} for u in found], default=str, indent=2))
+        listed = [{**u.__dict__, "connection": getattr(connections.get(u.id), "__dict__", None)} for u in found]
+        click.echo(json.dumps(listed, default=str, indent=2))
         return
     for u in found:
         state = f"retired {u.retired_at:%Y-%m-%d}" if u.retired_at else "active"
-        click.echo(f"{u.id:<20} {u.timezone:<22} {u.source:<14} from {u.start_date}  {state}")
+        connection = f"  {connections[u.id].describe()}" if u.id in connections else ""
+        click.echo(f"{u.id:<20} {u.timezone:<22} {u.source:<14} from {u.start_date}  {state}{connection}")
 
+
+from hr_assets.cli_enrol import users_invite  # noqa: E402 (registered after the group exists)
+
+users.add_command(users_invite)
 
 # --- Dagster ------------------------------------------------------------------------------------
 

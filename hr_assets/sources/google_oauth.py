@@ -78,7 +78,8 @@ class GrantRevoked(OAuthError):
 
 
 def reconnect_hint(user_id: str) -> str:
-    return f"reconnect with `hr users connect {user_id}`"
+    # A study's participant is far away: the operator sends a new link instead of running the consent here.
+    return f"reconnect with `hr users connect {user_id}`, or re-invite with `hr users invite {user_id}`"
 
 
 @dataclass(frozen=True)
