@@ -3,9 +3,15 @@ registered), and helpers to register, invite and connect participants the way th
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+import time
 import urllib.parse
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -14,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from hr_api.enrol.app import create_enrol_app
 from hr_assets.enrolment import invitation_link, new_secret
-from hr_assets.settings import HrSettings, get_settings
+from hr_assets.settings import PROJECT_ROOT, HrSettings, get_settings
 from hr_assets.sources import SOURCES
 from hr_assets.warehouse.invitations import create_invitation
 from hr_assets.warehouse.users import NewUser, add_user
@@ -103,3 +109,55 @@ def enrolment_environment(monkeypatch: pytest.MonkeyPatch, fake: GoogleFake, pub
         monkeypatch.setenv(name, value)
     fake.web_redirect_uris.add(f"{public_url}/enroll/callback")
     get_settings.cache_clear()
+
+
+# Seconds the enrolment app gets to start in its own process.
+SERVER_START_SECONDS = 60.0
+
+
+class EnrolServer:
+    """``uvicorn --factory hr_api.enrol.app:create_enrol_app`` on 127.0.0.1; its output (access log too) in ``log``.
+
+    ``environment``: the HR_* settings of the test (the database, HR_HOME with the encryption key, the fake).
+    """
+
+    def __init__(self, port: int, environment: dict[str, str], log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        env = {key: value for key, value in os.environ.items() if not key.startswith("HR_")}
+        env.update(environment)
+        command = [sys.executable, "-m", "uvicorn", "--factory", "hr_api.enrol.app:create_enrol_app"]
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [*command, "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=PROJECT_ROOT,
+            )
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the enrolment app exited:\n{log.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.url}/enroll/static/enrol.css").status_code == 200:
+                    return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(
+            f"the enrolment app did not start in {SERVER_START_SECONDS:.0f} s:\n{log.read_text()[-3000:]}"
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def hr_environment() -> dict[str, str]:
+    """The HR_* variables of this test (what monkeypatch set), for a server process."""
+    return {key: value for key, value in os.environ.items() if key.startswith("HR_")}
