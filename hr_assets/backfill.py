@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from hr_assets.alerts import action_hints
 from hr_assets.defs.common import PURPOSE_TAG, range_tags
 from hr_assets.planning import PartitionRange
 
@@ -39,25 +40,12 @@ class BackfillReport:
         return [r for r in self.runs if not r.success]
 
 
-# What the pipeline's errors tell the operator to do, after the last ": " of a line.
-_HINT_STARTS = ("reconnect with", "re-invite with")
-
-
-def _hint(line: str) -> str | None:
-    """The advice at the end of an error line ("reconnect with `hr users connect alice`, or ..."), if any."""
-    for start in _HINT_STARTS:
-        index = line.find(start)
-        if index >= 0:
-            return line[index:].strip()
-    return None
-
-
-def _failure(result: dg.ExecuteInProcessResult) -> str:
+def failure_summary(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
             lines = event.step_failure_data.error.message.strip().splitlines()
-            # The first line says what failed; a hint what to do (reconnect, re-invite) may be further down.
-            hints = sorted({hint for line in lines[1:] if (hint := _hint(line)) and hint not in lines[0]})
+            # The first line says what failed; what to do about it (reconnect, re-invite) may be further down.
+            hints = [hint for hint in action_hints("\n".join(lines[1:])) if hint not in lines[0]]
             return f"{event.step_key}: {lines[0]}" + "".join(f"; {hint}" for hint in hints)
     return "the run failed; see the Dagster UI"
 
@@ -85,7 +73,7 @@ def run_ranges(
             result.run_id,
             result.success,
             time.perf_counter() - started,
-            None if result.success else _failure(result),
+            None if result.success else failure_summary(result),
         )
         report.runs.append(run)
         if progress:
