@@ -25,6 +25,7 @@ from hr_assets.sources import SOURCES
 from hr_assets.warehouse.invitations import create_invitation
 from hr_assets.warehouse.users import NewUser, add_user
 from hr_assets_tests import google_fake
+from hr_assets_tests.browser import stop_process
 from hr_assets_tests.google_fake import GoogleFake
 
 # TestClient's own address; the app answers it as HR_PUBLIC_URL.
@@ -149,13 +150,7 @@ class EnrolServer:
         )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def hr_environment() -> dict[str, str]:

@@ -210,6 +210,11 @@ def test_the_operator_sees_each_step_in_hr_users_list_and_the_api(enrolment: Enr
     assert "You are connected" in done.text and all("connected (since " in text for text in seen())
     grant_refused(enrolment.conn, "alice")  # what the nightly records when Google answers invalid_grant
     assert all("needs reconnect (Google refused the grant at " in text for text in seen())
+    # Re-invited, then connected again: a new grant replaces the refused one.
+    relink = enrolment.invite("alice")
+    assert all("invited (until " in text for text in seen())
+    done = enrolment.connect(client, relink, "alice@example.com")
+    assert "You are connected" in done.text and all("connected (since " in text for text in seen())
     withdrawal = re.search(r'href="http://testserver(/enroll/withdraw/[^"]+)"', done.text)
     assert withdrawal is not None and client.post(withdrawal[1]).status_code == 200
     listed, api = seen()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
@@ -170,10 +171,7 @@ def test_a_consent_whose_pkce_verifier_is_missing_or_wrong_is_not_completed(enro
     assert wrong.status_code == 502 and "Google did not complete the connection" in wrong.text
     assert _stored(enrolment) == [] and _state(enrolment, "alice") == "invited"
     # The page offers a fresh consent for the same invitation, which completes.
-    retry = re.search(r'href="([^"]+)">Try again', wrong.text)
-    assert retry is not None
-    again = httpx.get(retry[1].replace("&amp;", "&"), follow_redirects=False)
-    assert client.get(local(again.headers["location"])).status_code == 200
+    assert "You are connected" in _retry_through_google(enrolment, client, wrong).text
     assert _state(enrolment, "alice") == "connected"
 
 
@@ -325,3 +323,21 @@ def test_the_pages_are_rate_limited_per_client_address_with_retry_after(enrolmen
     _assert_secure(limited, enrolment.fake.url)
     # Another address is not held back by the first one's attempts.
     assert second.get(local(link)).status_code == 200
+
+
+def test_the_operator_may_replace_a_page_and_its_texts_are_still_escaped(enrolment: Enrolment, tmp_path: Path) -> None:
+    enrolment.register("alice")
+    link = enrolment.invite("alice")
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "landing.html").write_text(
+        '{% extends "base.html" %}{% block content %}<h1>Welcome to {{ study.name }}</h1>'
+        '<form method="post" action="/enroll/{{ secret }}/start"><button>Go</button></form>{% endblock %}'
+    )
+    client = enrolment.client(enrol_template_dir=str(templates))
+
+    page = client.get(local(link))
+
+    assert page.status_code == 200 and "<h1>Welcome to Sleep &amp; Heart &lt;Study&gt;</h1>" in page.text
+    assert "Continue to Google" not in page.text  # the operator's page, not the project's
+    assert client.get(f"/enroll/{'D' * 32}").text.count("This link does not work") == 2  # title and heading

@@ -68,7 +68,7 @@ def _enrol_two_with_data(enrolment: Enrolment) -> str:
     """alice and bob with two loaded days each (readings, summaries, aggregates, load records), a quarantined
     record each, both enrolled through their links; alice's withdrawal link."""
     load_simulated(enrolment.db_url, [SimulatedUser("alice", 1, "Europe/Berlin"), SimulatedUser("bob", 2, "UTC")], DAYS)
-    enrolment.conn.execute("UPDATE users SET source = 'google_health'")
+    enrolment.conn.execute("UPDATE users SET source = 'google_health', display_name = initcap(id) || ' Example'")
     for user_id in ("alice", "bob"):
         enrolment.conn.execute(
             "INSERT INTO quarantine (user_id, date, payload, source, record, reason) "
@@ -133,6 +133,9 @@ def _withdraw_deleting(enrolment: Enrolment) -> None:
     left = {table: count for table, count in _rows_per_table(enrolment.conn, "alice").items() if count}
     assert set(left) <= KEEPS_THE_ID, left
     assert _rows_per_table(enrolment.conn, "bob") == bob_before
+    # The registry keeps the retired id only: no name, no source settings.
+    names = dict(enrolment.conn.execute("SELECT id, display_name || ' ' || source_config::text FROM users").fetchall())
+    assert names == {"alice": "alice {}", "bob": "Bob Example {}"}
 
 
 def test_withdrawing_with_delete_leaves_nothing_of_the_participant_in_any_table(enrolment: Enrolment) -> None:
@@ -168,3 +171,24 @@ def test_withdrawing_with_delete_clears_the_continuous_aggregates_too(timescale_
     assert {"activities_heart_intraday_1m", "activities_heart_intraday_1d"} <= set(
         _tables_with_user_id(timescale_enrolment.conn)
     )
+
+
+def test_retiring_a_participant_enrolled_by_link_revokes_with_the_web_client(
+    enrolment: Enrolment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from hr_assets.cli import main
+
+    enrolment.register("alice")
+    enrolment.connect(enrolment.client(), enrolment.invite("alice"), "alice@example.com")
+    # A deployment that enrols by link only has no Desktop app client.
+    for name in ("HR_GOOGLE_CLIENT_ID", "HR_GOOGLE_CLIENT_SECRET"):
+        monkeypatch.delenv(name)
+    get_settings.cache_clear()
+
+    retired = CliRunner().invoke(main, ["users", "retire", "alice"])
+
+    assert retired.exit_code == 0, retired.output
+    assert enrolment.fake.live_grants("alice@example.com") == 0
+    assert enrolment.conn.execute("SELECT count(*) FROM google_health_tokens").fetchone() == (0,)

@@ -103,16 +103,20 @@ def create_enrol_app(settings: HrSettings | None = None, database_url: str | Non
         response.delete_cookie(STATE_COOKIE, path=CALLBACK_PATH, httponly=True, samesite="lax")
         return response
 
-    withdraw_prefix = WITHDRAW_PATH.removeprefix(ENROL_PATH)
-
-    @router.get(withdraw_prefix + "/{secret}", response_class=HTMLResponse)
-    async def withdrawal_page(secret: str) -> Response:
-        user_id = await guarded(flow.withdrawal_user, url, secret)
+    async def page_of_link(find_user: Callable[[str, str], str | None], secret: str, template: str) -> Response:
+        # Opening a link changes nothing: mail scanners and link previews fetch it before the participant does.
+        user_id = await guarded(find_user, url, secret)
         if isinstance(user_id, Response):
             return user_id
         if user_id is None:
             return problem(pages.LINK_NOT_VALID)
-        return page(texts.render("withdraw.html", secret=secret, data_text=pages.data_text(settings)))
+        return page(texts.render(template, secret=secret, data_text=pages.data_text(settings)))
+
+    withdraw_prefix = WITHDRAW_PATH.removeprefix(ENROL_PATH)
+
+    @router.get(withdraw_prefix + "/{secret}", response_class=HTMLResponse)
+    async def withdrawal_page(secret: str) -> Response:
+        return await page_of_link(flow.withdrawal_user, secret, "withdraw.html")
 
     @router.post(withdraw_prefix + "/{secret}", response_class=HTMLResponse)
     async def withdraw(secret: str) -> Response:
@@ -125,13 +129,7 @@ def create_enrol_app(settings: HrSettings | None = None, database_url: str | Non
 
     @router.get("/{token}", response_class=HTMLResponse)
     async def landing(token: str) -> Response:
-        # Opening the link changes nothing: mail scanners and link previews fetch it before the participant does.
-        user_id = await guarded(flow.invitation_user, url, token)
-        if isinstance(user_id, Response):
-            return user_id
-        if user_id is None:
-            return problem(pages.LINK_NOT_VALID)
-        return page(texts.render("landing.html", token=token, data_text=pages.data_text(settings)))
+        return await page_of_link(flow.invitation_user, token, "landing.html")
 
     @router.post("/{token}/start")
     async def start(token: str) -> Response:

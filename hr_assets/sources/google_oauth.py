@@ -371,7 +371,10 @@ def disconnect_user(url: str, user_id: str) -> Disconnected | None:
             return "not decryptable"
     if grant is None:
         return None
-    revoked = revoke(OAuthClient.from_settings(), grant.refresh_token)
+    from hr_assets.enrolment import client_for
+
+    # The client the grant was issued to: an enrolment link's grant may be all a deployment has a client for.
+    revoked = revoke(client_for(grant.oauth_client, get_settings()), grant.refresh_token)
     with connection(url) as conn:
         delete_grant(conn, user_id)
     log.info("disconnected %s from the Google Health API (revoked at Google: %s)", user_id, revoked)

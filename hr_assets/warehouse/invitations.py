@@ -159,12 +159,12 @@ def record_withdrawal(
     if data == "keep":
         return None
     row = conn.execute(query("participant_data_delete"), {"user_id": user_id}).fetchone()
-    assert row is not None  # a SELECT of counts
+    assert row is not None and row[-1] == 1  # a SELECT of counts; the registry entry was cleared
     if mode is Mode.POSTGRES:
         for level in LEVELS.values():  # tables in this mode; relation names from the fixed mapping
             statement = sql.SQL("DELETE FROM {} WHERE user_id = %(user_id)s").format(sql.Identifier(level.relation))
             conn.execute(statement, {"user_id": user_id})
-    return DeletedData(*row)
+    return DeletedData(*row[:-1])
 
 
 def readings_window(conn: psycopg.Connection, user_id: str) -> tuple[datetime, datetime] | None:
@@ -213,14 +213,17 @@ def participant_states(conn: psycopg.Connection, user_ids: list[str], now: datet
     states: dict[str, ParticipantState] = {}
     for row in conn.execute(query("invitation_states"), {"user_ids": user_ids}).fetchall():
         user_id, _retired, withdrawn, data, connected, refused, client, expires, used = row
+        invited = expires is not None and used is None and expires > now
         if withdrawn is not None:
             state = ParticipantState(user_id, "withdrawn", withdrawn, withdrawal_data=data)
+        elif invited and (connected is None or refused is not None):  # (re-)invited, not (or no longer) connected
+            state = ParticipantState(user_id, "invited", expires)
         elif refused is not None:
             state = ParticipantState(user_id, "needs_reconnect", refused, client)
         elif connected is not None:
             state = ParticipantState(user_id, "connected", connected, client)
         elif expires is not None and used is None:
-            state = ParticipantState(user_id, "invited" if expires > now else "invitation_expired", expires)
+            state = ParticipantState(user_id, "invitation_expired", expires)
         else:
             state = ParticipantState(user_id, "not_connected", None)
         states[user_id] = state
