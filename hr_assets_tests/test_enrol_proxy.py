@@ -162,6 +162,9 @@ def test_the_public_compose_profile_runs_caddy_in_front_of_the_enrolment_app_onl
     # The enrolment app is reached through Caddy only; the query API is not behind Caddy at all.
     assert "ports" not in enrol and "api" not in str(caddy)
     assert enrol["environment"]["HR_PUBLIC_URL"] == "https://${HR_PUBLIC_DOMAIN:-}"
+    # The public-facing process gets the warehouse and nothing of Dagster's.
+    assert enrol["environment"]["HR_DATABASE_URL"].startswith("postgresql://hr_owner:${HR_DB_OWNER_PASSWORD}@")
+    assert not any(name.startswith(("HR_DAGSTER", "DAGSTER")) for name in enrol["environment"])
     # Grants made with the web client are refreshed by the pipeline with the same client.
     for name in ("dagster-code", "enrol"):
         assert {"HR_GOOGLE_WEB_CLIENT_ID", "HR_GOOGLE_WEB_CLIENT_SECRET"} <= set(services[name]["environment"])
