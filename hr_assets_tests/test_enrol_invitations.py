@@ -4,6 +4,7 @@ the state the operator sees in ``hr users list`` and the API's user detail."""
 from __future__ import annotations
 
 import csv
+import json
 import re
 import stat
 import xml.etree.ElementTree as ElementTree
@@ -215,6 +216,10 @@ def test_the_operator_sees_each_step_in_hr_users_list_and_the_api(enrolment: Enr
     assert all("invited (until " in text for text in seen())
     done = enrolment.connect(client, relink, "alice@example.com")
     assert "You are connected" in done.text and all("connected (since " in text for text in seen())
+    listed_json = json.loads(CliRunner().invoke(main, ["users", "list", "--json"]).output)
+    connections = {user["id"]: user["connection"] for user in listed_json}
+    assert connections["alice"]["state"] == "connected" and connections["alice"]["oauth_client"] == "web"
+    assert connections["sim"] is None
     withdrawal = re.search(r'href="http://testserver(/enroll/withdraw/[^"]+)"', done.text)
     assert withdrawal is not None and client.post(withdrawal[1]).status_code == 200
     listed, api = seen()
