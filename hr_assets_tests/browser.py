@@ -121,18 +121,13 @@ class ApiServer:
         raise RuntimeError(f"the API did not become healthy in {API_START_SECONDS:.0f} s:\n{tail}")
 
     def stop(self) -> None:
-        stop_process(self.process)
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """End a server the test started: terminate, and kill it if it does not end in 10 s."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 @contextlib.contextmanager

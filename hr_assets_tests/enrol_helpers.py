@@ -3,11 +3,8 @@ registered), and helpers to register, invite and connect participants the way th
 
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
 import sys
-import time
 import urllib.parse
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -20,12 +17,12 @@ from fastapi.testclient import TestClient
 
 from hr_api.enrol.app import create_enrol_app
 from hr_assets.enrolment import invitation_link, new_secret
-from hr_assets.settings import PROJECT_ROOT, HrSettings, get_settings
+from hr_assets.settings import HrSettings, get_settings
 from hr_assets.sources import SOURCES
 from hr_assets.warehouse.invitations import create_invitation
 from hr_assets.warehouse.users import NewUser, add_user
 from hr_assets_tests import google_fake
-from hr_assets_tests.browser import stop_process
+from hr_assets_tests.deploy_helpers import start, stop, wait_for
 from hr_assets_tests.google_fake import GoogleFake
 
 # TestClient's own address; the app answers it as HR_PUBLIC_URL.
@@ -116,6 +113,13 @@ def enrolment_environment(monkeypatch: pytest.MonkeyPatch, fake: GoogleFake, pub
 SERVER_START_SECONDS = 60.0
 
 
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 class EnrolServer:
     """``uvicorn --factory hr_api.enrol.app:create_enrol_app`` on 127.0.0.1; its output (access log too) in ``log``.
 
@@ -128,29 +132,13 @@ class EnrolServer:
         env = {key: value for key, value in os.environ.items() if not key.startswith("HR_")}
         env.update(environment)
         command = [sys.executable, "-m", "uvicorn", "--factory", "hr_api.enrol.app:create_enrol_app"]
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [*command, "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=PROJECT_ROOT,
-            )
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the enrolment app exited:\n{log.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/enroll/static/enrol.css").status_code == 200:
-                    return
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(
-            f"the enrolment app did not start in {SERVER_START_SECONDS:.0f} s:\n{log.read_text()[-3000:]}"
-        )
+        self.process = start([*command, "--host", "127.0.0.1", "--port", str(port)], env, log)
+        stylesheet = f"{self.url}/enroll/static/enrol.css"
+        wait_for(lambda: _answers(stylesheet), self.process, log, SERVER_START_SECONDS)
 
     def stop(self) -> None:
-        stop_process(self.process)
+        if self.process.poll() is None:
+            stop(self.process)
 
 
 def hr_environment() -> dict[str, str]:

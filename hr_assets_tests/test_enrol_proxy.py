@@ -8,7 +8,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from hr_assets_tests.browser import ApiServer, free_port
-from hr_assets_tests.deploy_helpers import ROOT, compose
+from hr_assets_tests.deploy_helpers import ROOT, compose, start, stop, wait_for
 from hr_assets_tests.enrol_helpers import Enrolment, EnrolServer, hr_environment
 
 pytest_plugins = ["hr_assets_tests.enrol_fixtures"]
@@ -80,28 +79,22 @@ def _caddy_in_front_of(upstream: str, tmp_path: Path) -> Iterator[str]:
     environment = _environment(
         tmp_path, HR_PUBLIC_DOMAIN=f"http://127.0.0.1:{port}", HR_ENROL_UPSTREAM=upstream, HR_CADDY_ADMIN="off"
     )
-    log = (tmp_path / "caddy.log").open("wb")
-    process = subprocess.Popen(
-        [_caddy(), "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log = tmp_path / "caddy.log"
+    process = start([_caddy(), "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"], environment, log)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + CADDY_START_SECONDS
-        while True:
-            assert process.poll() is None, (tmp_path / "caddy.log").read_text()
-            with contextlib.suppress(httpx.TransportError):
-                httpx.get(url)
-                break
-            assert time.monotonic() < deadline, (tmp_path / "caddy.log").read_text()
-            time.sleep(0.2)
+        wait_for(lambda: _listening(url), process, log, CADDY_START_SECONDS)
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+        stop(process)
+
+
+def _listening(url: str) -> bool:
+    try:
+        httpx.get(url)
+    except httpx.TransportError:
+        return False
+    return True
 
 
 def test_through_caddy_the_query_api_is_refused_and_only_enroll_paths_are_forwarded(
