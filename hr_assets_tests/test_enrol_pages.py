@@ -113,11 +113,15 @@ def test_an_expired_a_used_an_unknown_and_a_replaced_link_get_the_same_page(enro
     assert _state(enrolment, "expired") == "invitation_expired"
 
 
-def test_a_forged_state_is_refused_and_stores_nothing(enrolment: Enrolment) -> None:
+def _alice_at_google(enrolment: Enrolment) -> tuple[TestClient, httpx.Response]:
+    """alice invited, her button pressed and Google's consent given: her browser and Google's redirect back."""
     enrolment.register("alice")
-    link = enrolment.invite("alice")
     client = enrolment.client()
-    back = enrolment.consent(client, link, "alice@example.com")
+    return client, enrolment.consent(client, enrolment.invite("alice"), "alice@example.com")
+
+
+def test_a_forged_state_is_refused_and_stores_nothing(enrolment: Enrolment) -> None:
+    client, back = _alice_at_google(enrolment)
     code = urllib.parse.parse_qs(urllib.parse.urlsplit(back.headers["location"]).query)["code"][0]
     forged = "F" * 32
 
@@ -176,10 +180,7 @@ def test_a_consent_whose_pkce_verifier_is_missing_or_wrong_is_not_completed(enro
 
 
 def test_an_expired_consent_is_refused(enrolment: Enrolment) -> None:
-    enrolment.register("alice")
-    link = enrolment.invite("alice")
-    client = enrolment.client()
-    back = enrolment.consent(client, link, "alice@example.com")
+    client, back = _alice_at_google(enrolment)
     enrolment.conn.execute("UPDATE enrolment_consents SET expires_at = now() - interval '1 second'")
 
     late = client.get(local(back.headers["location"]))
