@@ -39,6 +39,9 @@ LAYERS: tuple[tuple[str, float], ...] = (
 API_LAYER = 6
 # What the API may import from hr_assets: settings, the warehouse, local operations without Dagster.
 API_MAY_IMPORT_BELOW = 3
+# The enrolment app (its own process, which writes) may use the domain and the OAuth protocol too, never Dagster.
+ENROL_APP = "hr_api.enrol"
+ENROL_MAY_IMPORT_BELOW = 4
 # Modules not named above (defs, resources, definitions, and the old flat root) are Dagster's layer.
 DAGSTER_LAYER = 4
 
@@ -86,7 +89,8 @@ def against_layers(source: str, target: str) -> bool:
     if source.startswith("hr_api.routes.") and target.startswith("hr_api.routes."):
         return True
     if layer(source) == API_LAYER:
-        return not target.startswith("hr_api") and layer(target) >= API_MAY_IMPORT_BELOW
+        below = ENROL_MAY_IMPORT_BELOW if source.startswith(ENROL_APP) else API_MAY_IMPORT_BELOW
+        return not target.startswith("hr_api") and layer(target) >= below
     return layer(target) > layer(source)
 
 

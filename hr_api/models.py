@@ -44,6 +44,11 @@ class UserDetail(BaseModel):
     first_reading: datetime | None
     last_reading: datetime | None
     days_with_data: int
+    connection: str | None = Field(
+        default=None,
+        description="A google_health participant's enrolment: connected (since ...), needs reconnect (...), "
+        "invited (until ...), invitation expired, not connected, or withdrawn; null for other sources.",
+    )
 
 
 class Point(BaseModel):

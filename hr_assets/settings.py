@@ -153,6 +153,35 @@ class HrSettings(BaseSettings):
         default="https://oauth2.googleapis.com/revoke", description="Google's OAuth 2.0 revocation endpoint."
     )
 
+    # --- remote enrolment (hr users invite, the /enroll pages; docs/enrolment.md) ---
+    public_url: str | None = Field(
+        default=None,
+        description="Address participants reach the enrolment pages at, e.g. https://study.example.org (the "
+        "invitation links and the web client's redirect URI start with it).",
+    )
+    google_web_client_id: str | None = Field(
+        default=None, description="OAuth client id of a *Web application* client (enrolment links)."
+    )
+    google_web_client_secret: SecretStr | None = Field(
+        default=None, description="OAuth client secret belonging to HR_GOOGLE_WEB_CLIENT_ID."
+    )
+    withdrawal_data: Literal["keep", "delete"] = Field(
+        default="keep",
+        description="What a participant's withdrawal does to the data collected: 'keep' it, or 'delete' their "
+        "readings, summaries, aggregates and load records in one transaction.",
+    )
+    study_name: str = Field(default="Heart-rate study", description="The study's name, on the enrolment pages.")
+    study_runner: str = Field(default="", description="Who runs the study, on the enrolment pages.")
+    study_contact: str = Field(default="", description="Whom participants contact (an e-mail address or phone).")
+    enrol_template_dir: Path | None = Field(
+        default=None,
+        description="A folder of templates replacing the enrolment pages' own (same file names; Jinja2, autoescaped).",
+    )
+    enrol_rate_limit: str = Field(
+        default="30/minute",
+        description="Requests to the enrolment pages allowed per client address ('limits' notation, e.g. 30/minute).",
+    )
+
     @field_validator("home", "dagster_home")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:

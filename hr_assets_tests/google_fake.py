@@ -3,13 +3,17 @@
 Implements what the ``google_health`` source uses, with the documented request and answer
 shapes (see the source's module docstring for the pages):
 
-* ``GET /o/oauth2/v2/auth``: the consent page. Checks the client, a loopback ``redirect_uri``,
+* ``GET /o/oauth2/v2/auth``: the consent page. Checks the client and its redirect: the *Desktop app*
+  client (:data:`CLIENT_ID`) takes any loopback ``redirect_uri``, the *Web application* client
+  (:data:`WEB_CLIENT_ID`) only one of its authorised redirect URIs (:attr:`GoogleFake.web_redirect_uris`,
+  compared exactly, as Google does: ``redirect_uri_mismatch`` otherwise); then
   ``response_type=code``, a scope, an S256 ``code_challenge``; then, as if the signed-in account
   (:attr:`GoogleFake.consenting_account`) clicked *Allow*, redirects (302) to
   ``redirect_uri?code=…&scope=…&state=…`` (or ``error=access_denied`` when told to refuse).
-* ``POST /token``: ``authorization_code`` (single-use code, same redirect URI, PKCE verifier
-  checked against the challenge) and ``refresh_token``; ``invalid_grant`` for a revoked or
-  unknown refresh token, ``invalid_client`` for wrong client credentials.
+* ``POST /token``: ``authorization_code`` (single-use code, same client and redirect URI, PKCE
+  verifier checked against the challenge) and ``refresh_token``; ``invalid_grant`` for a revoked or
+  unknown refresh token, ``invalid_client`` for wrong client credentials, ``unauthorized_client``
+  for a refresh token of another client.
 * ``POST /revoke``: revokes the grant a refresh or access token belongs to; 400
   ``invalid_token`` when the token is unknown or revoked already.
 * ``GET /v4/users/me/dataTypes/{heart-rate|daily-resting-heart-rate|daily-heart-rate-zones}/dataPoints``
@@ -45,6 +49,9 @@ from zoneinfo import ZoneInfo
 
 CLIENT_ID = "1234-fake.apps.googleusercontent.com"
 CLIENT_SECRET = "GOCSPX-fake-client-secret"
+WEB_CLIENT_ID = "5678-fake-web.apps.googleusercontent.com"
+WEB_CLIENT_SECRET = "GOCSPX-fake-web-client-secret"
+_CLIENT_SECRETS = {CLIENT_ID: CLIENT_SECRET, WEB_CLIENT_ID: WEB_CLIENT_SECRET}
 SCOPE = "https://www.googleapis.com/auth/googlehealth.health_metrics_and_measurements.readonly"
 DEFAULT_PAGE_SIZE = 1440
 MAX_PAGE_SIZE = 10_000
@@ -146,6 +153,7 @@ class _Grant:
     account: str
     scope: str
     refresh_token: str
+    client_id: str
     access_tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic)
     revoked: bool = False
 
@@ -158,6 +166,7 @@ class GoogleFake:
         self.consenting_account = ""
         self.refuse_consent = False
         self.granted_scope = SCOPE  # what the consenting user ticks
+        self.web_redirect_uris: set[str] = set()  # the web client's authorised redirect URIs
         self.access_token_lifetime_s = 3599
         self.requests: list[Recorded] = []
         self.issued: list[str] = []  # every token handed out, to look for leaks
@@ -208,10 +217,15 @@ class GoogleFake:
 
     def authorize(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         problems = []
-        if query.get("client_id") != CLIENT_ID:
+        client = query.get("client_id", "")
+        if client not in _CLIENT_SECRETS:
             problems.append("invalid_client")
         redirect = query.get("redirect_uri", "")
-        if not re.fullmatch(r"http://127\.0\.0\.1:\d+/", redirect):
+        if client == WEB_CLIENT_ID:
+            allowed = redirect in self.web_redirect_uris
+        else:
+            allowed = re.fullmatch(r"http://127\.0\.0\.1:\d+/", redirect) is not None
+        if not allowed:
             problems.append("redirect_uri_mismatch")
         if query.get("response_type") != "code" or not query.get("scope"):
             problems.append("invalid_request")
@@ -225,6 +239,7 @@ class GoogleFake:
             code = f"4/{secrets.token_urlsafe(16)}"
             with self._lock:
                 self._codes[code] = {
+                    "client_id": client,
                     "account": self.consenting_account,
                     "challenge": query["code_challenge"],
                     "redirect_uri": redirect,
@@ -234,18 +249,20 @@ class GoogleFake:
         return 302, {"Location": f"{redirect}?{urllib.parse.urlencode(answer)}"}, b""
 
     def token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+        client = form.get("client_id", "")
+        if client not in _CLIENT_SECRETS or form.get("client_secret") != _CLIENT_SECRETS[client]:
             return 401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}
         with self._lock:
             if form.get("grant_type") == "authorization_code":
                 issued = self._codes.pop(form.get("code", ""), None)
                 verifier = form.get("code_verifier", "")
                 challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-                if issued is None or issued["redirect_uri"] != form.get("redirect_uri"):
+                same_client = issued is not None and issued["client_id"] == client
+                if issued is None or not same_client or issued["redirect_uri"] != form.get("redirect_uri"):
                     return 400, {"error": "invalid_grant", "error_description": "Malformed auth code."}
                 if challenge != issued["challenge"]:
                     return 400, {"error": "invalid_grant", "error_description": "Invalid code verifier."}
-                grant = _Grant(issued["account"], issued["scope"], self._new_token("1//fake-refresh-"))
+                grant = _Grant(issued["account"], issued["scope"], self._new_token("1//fake-refresh-"), client)
                 self._grants.append(grant)
                 answer = self._access(grant)
                 return 200, {**answer, "refresh_token": grant.refresh_token, "refresh_token_expires_in": 604799}
@@ -253,6 +270,8 @@ class GoogleFake:
                 grant = next((g for g in self._grants if g.refresh_token == form.get("refresh_token")), None)
                 if grant is None or grant.revoked:
                     return 400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+                if grant.client_id != client:
+                    return 401, {"error": "unauthorized_client", "error_description": "Unauthorized"}
                 return 200, self._access(grant)
         return 400, {"error": "unsupported_grant_type", "error_description": "Invalid grant_type."}
 

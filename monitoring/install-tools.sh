@@ -8,6 +8,7 @@ declare -A package_of=(
   [promtool]=prometheus [prometheus]=prometheus
   [amtool]=prometheus-alertmanager [prometheus-alertmanager]=prometheus-alertmanager
   [prometheus-postgres-exporter]=prometheus-postgres-exporter
+  [caddy]=caddy  # the enrolment proxy's tests (test_enrol_proxy.py): caddy validate and caddy run
 )
 missing=()
 for tool in "${!package_of[@]}"; do

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -10,6 +11,7 @@ from hr_api.deps import Caller, State, not_found
 from hr_api.models import UserDetail, UserList
 from hr_api.params import parse_user_id
 from hr_api.responses import INVALID, KEYED, NOT_FOUND
+from hr_assets.warehouse.invitations import participant_states
 from hr_assets.warehouse.readings import reading_days, user_extents
 from hr_assets.warehouse.users import UserError, get_user, list_users
 
@@ -44,6 +46,7 @@ def user(
             raise not_found(user_id) from None
         extent = user_extents(conn, [user_id])[user_id]
         days = reading_days(conn, user_id)
+        connection = participant_states(conn, [user_id], datetime.now(UTC)).get(user_id)
     return UserDetail(
         user_id=found.id,
         display_name=found.display_name,
@@ -55,4 +58,5 @@ def user(
         first_reading=extent.first_reading,
         last_reading=extent.last_reading,
         days_with_data=days,
+        connection=connection.describe() if connection else None,
     )

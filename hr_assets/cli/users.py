@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from hr_assets.cli.common import clear_errors, sync_partitions, warehouse, warehouse_url
+from hr_assets.cli.enrol import users_invite
 
 
 @click.group()
@@ -199,13 +200,21 @@ def users_disconnect(user_id: str) -> None:
 @click.option("--all", "include_retired", is_flag=True, help="Include retired users.")
 @click.option("--json", "as_json", is_flag=True)
 def users_list(include_retired: bool, as_json: bool) -> None:
+    from hr_assets.warehouse.invitations import participant_states
     from hr_assets.warehouse.users import list_users
 
     with clear_errors(), warehouse().connection() as conn:
         found = list_users(conn, include_retired=include_retired)
+        # google_health participants: invited / connected / needs reconnect / withdrawn
+        connections = participant_states(conn, [u.id for u in found], datetime.now(UTC))
     if as_json:
-        click.echo(json.dumps([{**u.__dict__} for u in found], default=str, indent=2))
+        listed = [{**u.__dict__, "connection": getattr(connections.get(u.id), "__dict__", None)} for u in found]
+        click.echo(json.dumps(listed, default=str, indent=2))
         return
     for u in found:
         state = f"retired {u.retired_at:%Y-%m-%d}" if u.retired_at else "active"
-        click.echo(f"{u.id:<20} {u.timezone:<22} {u.source:<14} from {u.start_date}  {state}")
+        connection = f"  {connections[u.id].describe()}" if u.id in connections else ""
+        click.echo(f"{u.id:<20} {u.timezone:<22} {u.source:<14} from {u.start_date}  {state}{connection}")
+
+
+users.add_command(users_invite)

@@ -32,6 +32,20 @@ _ALERTMANAGER_LABELS = ("job", "run_id", "partition", "check", "asset")
 _SEVERITY_LABELS = {"error": "critical", "warn": "warning"}
 
 
+# How the pipeline's errors tell the operator what to do: at the end of a line (google_oauth.reconnect_hint).
+_HINT_STARTS = ("reconnect with", "re-invite with")
+
+
+def action_hints(message: str) -> list[str]:
+    """The distinct pieces of advice in ``message`` ("reconnect with `hr users connect alice`, or ..."), in order."""
+    hints: list[str] = []
+    for line in message.splitlines():
+        index = min((i for i in (line.find(start) for start in _HINT_STARTS) if i >= 0), default=-1)
+        if index >= 0 and (hint := line[index:].strip()) not in hints:
+            hints.append(hint)
+    return hints
+
+
 def alertmanager_alerts(message: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     """``message`` as the body of Alertmanager's ``POST /api/v2/alerts``: one alert named after the
     event (``run_failed`` -> ``DagsterRunFailed``), labelled ``source="dagster"``."""

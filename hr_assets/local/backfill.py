@@ -16,6 +16,7 @@ import dagster as dg
 from hr_assets.defs.common import PURPOSE_TAG, range_tags
 from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
 from hr_assets.domain.planning import PartitionRange, backfill_ranges, requested_days
+from hr_assets.local.alerts import action_hints
 from hr_assets.local.instance import sync_partitions
 from hr_assets.warehouse.db import Warehouse
 from hr_assets.warehouse.status import loaded_days
@@ -108,10 +109,13 @@ class BackfillReport:
         return [r for r in self.runs if not r.success]
 
 
-def _failure(result: dg.ExecuteInProcessResult) -> str:
+def failure_summary(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            return f"{event.step_key}: {event.step_failure_data.error.message.strip().splitlines()[0]}"
+            lines = event.step_failure_data.error.message.strip().splitlines()
+            # The first line says what failed; what to do about it (reconnect, re-invite) may be further down.
+            hints = [hint for hint in action_hints("\n".join(lines[1:])) if hint not in lines[0]]
+            return f"{event.step_key}: {lines[0]}" + "".join(f"; {hint}" for hint in hints)
     return "the run failed; see the Dagster UI"
 
 
@@ -138,7 +142,7 @@ def run_ranges(
             result.run_id,
             result.success,
             time.perf_counter() - started,
-            None if result.success else _failure(result),
+            None if result.success else failure_summary(result),
         )
         report.runs.append(run)
         if progress:

@@ -464,8 +464,9 @@ class GoogleHealthSource:
 
     def _refresh(self, user_id: str) -> google_oauth.Tokens:
         from hr_assets.local.localdb import resolve_database_url
+        from hr_assets.settings import get_settings
         from hr_assets.warehouse.db import connection
-        from hr_assets.warehouse.tokens import load_grant, save_grant
+        from hr_assets.warehouse.tokens import grant_refused, load_grant, save_grant
 
         url = resolve_database_url()
         with connection(url) as conn:
@@ -475,11 +476,22 @@ class GoogleHealthSource:
         if self._refused.get(user_id) == grant.refresh_token:
             raise google_oauth.GrantRevoked(user_id, "invalid_grant")
         try:
-            tokens = google_oauth.refresh(google_oauth.OAuthClient.from_settings(), user_id, grant.refresh_token)
+            # A refresh token works only with the client it was issued to (Desktop app or Web application).
+            client = google_oauth.client_for(grant.oauth_client, get_settings())
+            tokens = google_oauth.refresh(client, user_id, grant.refresh_token)
         except google_oauth.GrantRevoked:
             self._refused[user_id] = grant.refresh_token
+            with connection(url) as conn:  # the operator's `hr users list` shows "needs reconnect"
+                grant_refused(conn, user_id)
             raise
         if tokens.refresh_token and tokens.refresh_token != grant.refresh_token:
             with connection(url) as conn:  # Google rotated it: the old one stops working
-                save_grant(conn, user_id, tokens.refresh_token, list(tokens.scopes or grant.scopes), reconnect=False)
+                save_grant(
+                    conn,
+                    user_id,
+                    tokens.refresh_token,
+                    list(tokens.scopes or grant.scopes),
+                    reconnect=False,
+                    oauth_client=grant.oauth_client,
+                )
         return tokens

@@ -41,8 +41,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+from pydantic import SecretStr
 
-from hr_assets.settings import get_settings
+from hr_assets.settings import HrSettings, get_settings
 from hr_assets.sources.base import SourceError, TransientSourceError
 from hr_assets.sources.oauth_loopback import receiving
 
@@ -75,7 +76,8 @@ class GrantRevoked(OAuthError):
 
 
 def reconnect_hint(user_id: str) -> str:
-    return f"reconnect with `hr users connect {user_id}`"
+    # A study's participant is far away: the operator sends a new link instead of running the consent here.
+    return f"reconnect with `hr users connect {user_id}`, or re-invite with `hr users invite {user_id}`"
 
 
 @dataclass(frozen=True)
@@ -90,19 +92,50 @@ class OAuthClient:
 
     @classmethod
     def from_settings(cls) -> OAuthClient:
+        """The *Desktop app* client of ``hr users connect`` (a loopback redirect)."""
         settings = get_settings()
-        if not settings.google_client_id or settings.google_client_secret is None:
-            raise SourceError(
-                "HR_GOOGLE_CLIENT_ID and HR_GOOGLE_CLIENT_SECRET are not set: register an OAuth client in your "
-                "Google Cloud project (README, 'The Google Health source') and set both"
-            )
-        return cls(
+        return cls._configured(
+            settings,
             settings.google_client_id,
-            settings.google_client_secret.get_secret_value(),
+            settings.google_client_secret,
+            "HR_GOOGLE_CLIENT_ID and HR_GOOGLE_CLIENT_SECRET are not set: register an OAuth client in your "
+            "Google Cloud project (docs/sources.md, 'The Google Health source') and set both",
+        )
+
+    @classmethod
+    def web_from_settings(cls, settings: HrSettings) -> OAuthClient:
+        """The *Web application* client of the enrolment pages (redirect HR_PUBLIC_URL/enroll/callback)."""
+        return cls._configured(
+            settings,
+            settings.google_web_client_id,
+            settings.google_web_client_secret,
+            "HR_GOOGLE_WEB_CLIENT_ID and HR_GOOGLE_WEB_CLIENT_SECRET are not set: create a Web application OAuth "
+            "client with the redirect URI HR_PUBLIC_URL/enroll/callback (docs/enrolment.md) and set both",
+        )
+
+    @classmethod
+    def _configured(
+        cls, settings: HrSettings, client_id: str | None, secret: SecretStr | None, missing: str
+    ) -> OAuthClient:
+        if not client_id or secret is None:
+            raise SourceError(missing)
+        return cls(
+            client_id,
+            secret.get_secret_value(),
             settings.google_authorize_url,
             settings.google_token_url,
             settings.google_revoke_url,
         )
+
+
+def web_client(settings: HrSettings) -> OAuthClient:
+    """The operator's *Web application* OAuth client; SourceError naming the settings when unset."""
+    return OAuthClient.web_from_settings(settings)
+
+
+def client_for(kind: str, settings: HrSettings) -> OAuthClient:
+    """The OAuth client a stored grant was issued to (a refresh token works only with its own client)."""
+    return web_client(settings) if kind == "web" else OAuthClient.from_settings()
 
 
 @dataclass(frozen=True)
@@ -309,7 +342,9 @@ def disconnect_user(url: str, user_id: str) -> Disconnected | None:
             return "not decryptable"
     if grant is None:
         return None
-    revoked = revoke(OAuthClient.from_settings(), grant.refresh_token)
+
+    # The client the grant was issued to: an enrolment link's grant may be all a deployment has a client for.
+    revoked = revoke(client_for(grant.oauth_client, get_settings()), grant.refresh_token)
     with connection(url) as conn:
         delete_grant(conn, user_id)
     log.info("disconnected %s from the Google Health API (revoked at Google: %s)", user_id, revoked)

@@ -24,14 +24,23 @@ class StoredGrant:
     refresh_token: str = field(repr=False)
     scopes: tuple[str, ...]
     connected_at: datetime
+    # The OAuth client the grant was issued to: 'installed' (hr users connect) or 'web' (an enrolment link).
+    oauth_client: str = "installed"
 
 
 def save_grant(
-    conn: psycopg.Connection, user_id: str, refresh_token: str, scopes: list[str], *, reconnect: bool = True
+    conn: psycopg.Connection,
+    user_id: str,
+    refresh_token: str,
+    scopes: list[str],
+    *,
+    reconnect: bool = True,
+    oauth_client: str = "installed",
 ) -> None:
     """Store ``user_id``'s refresh token (encrypted) and granted scopes, replacing an earlier grant.
 
     ``reconnect=False`` keeps the connection date (a refresh that handed out a new refresh token).
+    ``oauth_client``: the client it was issued to ('installed' or 'web').
     """
     conn.execute(
         query("google_token_upsert"),
@@ -40,6 +49,7 @@ def save_grant(
             "refresh_token_encrypted": encrypt(refresh_token),
             "scopes": " ".join(scopes),
             "reconnect": reconnect,
+            "oauth_client": oauth_client,
         },
     )
 
@@ -49,13 +59,18 @@ def load_grant(conn: psycopg.Connection, user_id: str) -> StoredGrant | None:
     row = conn.execute(query("google_token_get"), {"user_id": user_id}).fetchone()
     if row is None:
         return None
-    ciphertext, scopes, connected_at = row
-    return StoredGrant(decrypt(bytes(ciphertext)), tuple(scopes.split()), connected_at)
+    ciphertext, scopes, connected_at, oauth_client = row
+    return StoredGrant(decrypt(bytes(ciphertext)), tuple(scopes.split()), connected_at, oauth_client)
 
 
 def delete_grant(conn: psycopg.Connection, user_id: str) -> bool:
     """Forget ``user_id``'s grant; whether there was one."""
     return conn.execute(query("google_token_delete"), {"user_id": user_id}).fetchone() is not None
+
+
+def grant_refused(conn: psycopg.Connection, user_id: str) -> None:
+    """Record that Google refused ``user_id``'s grant (invalid_grant): the participant must connect again."""
+    conn.execute(query("google_token_refused"), {"user_id": user_id})
 
 
 def users_with_grant(conn: psycopg.Connection, user_ids: list[str]) -> set[str]:

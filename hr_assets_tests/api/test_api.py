@@ -126,6 +126,7 @@ def test_user_detail_has_the_registry_entry_and_the_reading_extent(client: TestC
         "first_reading": body["first_reading"],
         "last_reading": body["last_reading"],
         "days_with_data": len(DAYS),
+        "connection": None,  # only google_health participants have an enrolment state
     }
     assert (_instant(body["first_reading"]), _instant(body["last_reading"])) == (first, last)
 

@@ -54,6 +54,16 @@ def test_wheel_carries_every_sql_file_inside_the_package(wheel: Path) -> None:
     assert not any(name.startswith("sql/") for name in names), "the SQL belongs inside the package"
 
 
+def test_wheel_carries_the_enrolment_pages_templates_and_stylesheet(wheel: Path) -> None:
+    pages = {
+        str(p.relative_to(ROOT))
+        for folder in ("templates", "static")
+        for p in (ROOT / "hr_api/enrol" / folder).iterdir()
+    }
+    with zipfile.ZipFile(wheel) as archive:
+        assert pages and pages <= set(archive.namelist())
+
+
 def test_installed_package_outside_the_checkout_finds_its_sql_and_migrates(
     wheel: Path, tmp_path: Path, empty_db_url: str
 ) -> None:

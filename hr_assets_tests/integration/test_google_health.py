@@ -36,6 +36,7 @@ from hr_assets.defs.heart_rate.assets import heart_rate_assets
 from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
 from hr_assets.domain.transform import local_day_window, parse_intraday, parse_summary
 from hr_assets.local.alerts import AlertResource
+from hr_assets.local.backfill import failure_summary
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
 from hr_assets.sources import SOURCES, SourceError, SourceRegistry, TransientSourceError, UserProfile
@@ -50,6 +51,7 @@ from hr_assets.sources.google_health import (
     to_fitbit_payloads,
 )
 from hr_assets.sources.google_oauth import GrantRevoked, connect_user
+from hr_assets.warehouse.invitations import participant_states
 from hr_assets.warehouse.tokens import load_grant, save_grant
 from hr_assets.warehouse.users import NewUser, add_user
 from hr_assets_tests import google_fake
@@ -772,6 +774,15 @@ def test_a_revoked_grant_fails_only_that_users_partitions_says_reconnect_and_ale
     for day in days:
         assert f"{day}|alice: source google_health: " in message and f"{day}|bob" not in message
     assert message.count("reconnect with `hr users connect alice`") == 2
+    assert message.count("re-invite with `hr users invite alice`") == 2
+    # `hr backfill`'s one-line summary of the run keeps the hint, not only the first line of the message.
+    summary = failure_summary(result)
+    assert "\n" not in summary and summary.endswith(
+        "reconnect with `hr users connect alice`, or re-invite with `hr users invite alice`"
+    )
+    # The nightly recorded the refusal: the operator sees alice as needing a reconnect, bob as connected.
+    states = participant_states(conn, ["alice", "bob"], datetime.now(UTC))
+    assert (states["alice"].state, states["bob"].state) == ("needs_reconnect", "connected")
     # Bob's days are loaded all the same; nothing of Alice's.
     assert dict(conn.execute("SELECT user_id, count(*) FROM activities_heart_intraday GROUP BY 1").fetchall()) == {
         "bob": bob_points
@@ -787,6 +798,9 @@ def test_a_revoked_grant_fails_only_that_users_partitions_says_reconnect_and_ale
     [alert] = received
     assert alert.body["event"] == "run_failed" and alert.body["run_id"] == result.run_id
     assert alert.body["partition"] == "2026-06-01|alice..2026-06-02|bob"
+    assert alert.body["error"].endswith(
+        "reconnect with `hr users connect alice`, or re-invite with `hr users invite alice`"
+    )
     _assert_no_secret_in_the_run(google, instance, result.run_id)
 
 

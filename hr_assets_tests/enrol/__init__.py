@@ -1,0 +1,1 @@
+"""The enrolment pages (the one public surface) and the invitations behind them: pages, database, proxy, browser."""

@@ -1,0 +1,1 @@
+SELECT min(time), max(time) FROM activities_heart_intraday WHERE user_id = %(user_id)s
