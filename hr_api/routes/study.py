@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Query, Response
 
+from hr_api.audit import Audit
 from hr_api.deps import Caller, State
 from hr_api.params import invalid, parse_day
 from hr_api.responses import INVALID, KEYED
@@ -78,6 +79,7 @@ def compliance_range(start: str | None, end: str | None, today: date) -> tuple[d
 def compliance(
     caller: Caller,
     state: State,
+    facts: Audit,
     start: Annotated[
         str | None, Query(description="First local day (default: 30 days before end).", examples=["2026-01-01"])
     ] = None,
@@ -92,8 +94,11 @@ def compliance(
     study_rules = rules(state.settings)
     with state.pool.connection() as conn:
         if format == "csv":
-            return _csv(list(compliance_csv_rows(conn, scope(caller, cohort), first, last, study_rules)), first, last)
+            records = list(compliance_csv_rows(conn, scope(caller, cohort), first, last, study_rules))
+            facts.participants = list(dict.fromkeys(str(record[0]) for record in records))
+            return _csv(records, first, last)
         rows = compliance_grid(conn, scope(caller, cohort), first, last, study_rules, now)
+    facts.participants = [row.user_id for row in rows]
     return _json(
         {
             "start": first,
@@ -134,11 +139,12 @@ def _csv_cell(value: object) -> object:
     responses={**KEYED, **INVALID},
     summary="Each participant's connection, newest reading, valid days and flags",
 )
-def participants(caller: Caller, state: State, cohort: CohortFilter = None) -> Response:
+def participants(caller: Caller, state: State, facts: Audit, cohort: CohortFilter = None) -> Response:
     now = datetime.now(UTC)
     study_rules = rules(state.settings)
     with state.pool.connection() as conn:
         statuses = read_statuses(conn, scope(caller, cohort), study_rules, now)
+    facts.participants = [s.user_id for s in statuses]
     return _json(
         {
             "as_of": now,
@@ -156,8 +162,9 @@ def participants(caller: Caller, state: State, cohort: CohortFilter = None) -> R
     responses={**KEYED, **INVALID},
     summary="One line per cohort: participants, flagged, mean valid days of the last 7, newest reading",
 )
-def cohorts(caller: Caller, state: State, cohort: CohortFilter = None) -> Response:
+def cohorts(caller: Caller, state: State, facts: Audit, cohort: CohortFilter = None) -> Response:
     now = datetime.now(UTC)
     with state.pool.connection() as conn:
         statuses = read_statuses(conn, scope(caller, cohort), rules(state.settings), now)
+    facts.participants = [s.user_id for s in statuses]
     return _json({"cohorts": cohort_summaries(statuses)})
