@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from statistics import fmean
 
@@ -241,6 +241,17 @@ def compliance_grid(
 
 
 CSV_COLUMNS = ("user_id", "cohort", "day", "worn_minutes", "valid", "first_reading", "last_reading")
+
+
+def csv_cell(value: object) -> object:
+    """A grid value as the CSV shows it: empty for none, true/false, instants in UTC with Z."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value
 
 
 def compliance_csv_rows(
