@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,12 +27,8 @@ def _rules(days: int | None) -> Any:
     from hr_assets.settings import get_settings
     from hr_assets.study import StudyRules
 
-    settings = get_settings()
-    return StudyRules(
-        settings.valid_day_minutes,
-        days or settings.flag_no_valid_day_days,
-        days or settings.flag_no_data_days,
-    )
+    rules = StudyRules.from_settings(get_settings())
+    return replace(rules, flag_no_valid_day_days=days, flag_no_data_days=days) if days else rules
 
 
 @click.group()

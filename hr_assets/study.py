@@ -16,6 +16,7 @@ from statistics import fmean
 
 import psycopg
 
+from hr_assets.settings import HrSettings
 from hr_assets.transform import zone
 from hr_assets.warehouse.study import (
     DueDays,
@@ -50,6 +51,10 @@ class StudyRules:
     valid_day_minutes: int
     flag_no_valid_day_days: int
     flag_no_data_days: int
+
+    @classmethod
+    def from_settings(cls, settings: HrSettings) -> StudyRules:
+        return cls(settings.valid_day_minutes, settings.flag_no_valid_day_days, settings.flag_no_data_days)
 
 
 @dataclass(frozen=True)
@@ -201,6 +206,16 @@ def cohort_summaries(statuses: Iterable[ParticipantStatus]) -> list[CohortSummar
         )
         for cohort, members in sorted(by_cohort.items(), key=lambda item: (item[0] is None, item[0] or ""))
     ]
+
+
+def flagged_by_cohort(statuses: Iterable[ParticipantStatus]) -> dict[str | None, dict[str, list[str]]]:
+    """Per cohort (None: without one) and flag, the flagged participants' ids; every flag of a cohort present."""
+    found: dict[str | None, dict[str, list[str]]] = {}
+    for status in statuses:
+        by_flag = found.setdefault(status.cohort, {flag: [] for flag in FLAGS})
+        for flag in status.flags:
+            by_flag[flag].append(status.user_id)
+    return found
 
 
 def flagged_first(statuses: list[ParticipantStatus]) -> list[ParticipantStatus]:

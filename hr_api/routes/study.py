@@ -48,7 +48,7 @@ CohortFilter = Annotated[
 
 
 def rules(settings: HrSettings) -> StudyRules:
-    return StudyRules(settings.valid_day_minutes, settings.flag_no_valid_day_days, settings.flag_no_data_days)
+    return StudyRules.from_settings(settings)
 
 
 def scope(caller: Caller, cohort: str | None) -> Scope:
