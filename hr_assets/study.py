@@ -22,7 +22,6 @@ from hr_assets.warehouse.study import (
     DueDays,
     Scope,
     StudyUser,
-    WearRecord,
     WearStatus,
     study_users,
     wear_grid,
@@ -274,14 +273,12 @@ def compliance_csv_rows(
 ) -> Iterable[tuple[object, ...]]:
     """The grid as CSV_COLUMNS rows: every participant x day, empty cells (None) where there is no record."""
     users = study_users(conn, scope)
-    found: dict[tuple[str, date], WearRecord] = {
-        (r.user_id, r.date): r for r in wear_records(conn, [u.user_id for u in users], first, last)
-    }
+    records = iter(wear_records(conn, [u.user_id for u in users], first, last))
+    record = next(records, None)
     days = day_range(first, last)
     for user in users:
         for day in days:
-            record = found.get((user.user_id, day))
-            if record is None:
+            if record is None or (record.user_id, record.date) != (user.user_id, day):
                 yield (user.user_id, user.cohort, day, None, None, None, None)
             else:
                 valid = record.worn_minutes >= rules.valid_day_minutes
@@ -294,3 +291,4 @@ def compliance_csv_rows(
                     record.first_reading,
                     record.last_reading,
                 )
+                record = next(records, None)
