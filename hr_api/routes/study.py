@@ -12,7 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.routing import APIRoute
 
 from hr_api.audit import Audit
 from hr_api.deps import Caller, State
@@ -33,7 +34,20 @@ from hr_assets.study import participant_statuses as read_statuses
 from hr_assets.warehouse.study import Scope
 from hr_assets.warehouse.users import COHORT_RE
 
-router = APIRouter(prefix="/study", tags=["study"])
+
+async def only_known_parameters(request: Request, caller: Caller) -> None:
+    """422 for a query parameter the route does not take: every study parameter is optional, so a misspelt one
+    (``strat=``) would otherwise answer the default silently. After the key check (``caller``): 401 comes first."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = {param.alias for param in route.dependant.query_params}  # the routes here take no others
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise invalid(unknown[0], f"not a parameter of {route.path} (it takes {', '.join(sorted(known))})")
+
+
+router = APIRouter(prefix="/study", tags=["study"], dependencies=[Depends(only_known_parameters)])
 
 # Days one compliance request may cover: three years, the longest study the dashboard draws.
 MAX_COMPLIANCE_DAYS = 1100
