@@ -52,10 +52,10 @@ class HrSettings(BaseSettings):
     coverage_warn_threshold: float = Field(
         default=0.5, description="Share of a day with readings below which the coverage check warns."
     )
-    partitions_start_date: date = Field(
-        default=date(2015, 1, 1),
-        description="First date of the heart-rate assets' partitions (Fitbit's first wrist heart-rate trackers "
-        "shipped in 2015). A later date keeps the partition space smaller.",
+    partitions_start_date: date | None = Field(
+        default=None,
+        description="First date of the heart-rate assets' partitions. Unset: the earliest participant start date "
+        "or loaded day, read when the definitions load (2015-01-01 without a warehouse to ask).",
     )
     dagster_event_batch_size: int = Field(
         default=1000,
