@@ -319,6 +319,8 @@ def main() -> None:
                         for kind in kinds:
                             log(f"concurrency {concurrency}: {kind.name}")
                             direct = sql_requester(kind, end, conns)
+                            for client in clients:  # reconnects at the warm-up: uvicorn drops idle connections
+                                client.close()
                             run(concurrency, WARMUP, api_requester(kind, end, clients, check=True))
                             run(concurrency, WARMUP, direct)
                             api = run(concurrency, count, api_requester(kind, end, clients, check=False))
