@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 
-from hr_api.audit import Audit
+from hr_api.audit import Audit, AuditFacts
 from hr_api.deps import Caller, State
 from hr_api.params import invalid, parse_day
 from hr_api.responses import INVALID, KEYED
@@ -23,6 +23,7 @@ from hr_api.study_models import Cohorts, Compliance, Participants
 from hr_assets.settings import HrSettings
 from hr_assets.study import (
     CSV_COLUMNS,
+    ParticipantStatus,
     StudyRules,
     cohort_summaries,
     compliance_csv_rows,
@@ -154,9 +155,7 @@ def _csv(rows: list[tuple[object, ...]], first: date, last: date) -> Response:
 def participants(caller: Caller, state: State, facts: Audit, cohort: CohortFilter = None) -> Response:
     now = datetime.now(UTC)
     study_rules = rules(state.settings)
-    with state.pool.connection() as conn:
-        statuses = read_statuses(conn, scope(caller, cohort), study_rules, now)
-    facts.participants = [s.user_id for s in statuses]
+    statuses = _statuses(caller, state, facts, cohort, now)
     return _json(
         {
             "as_of": now,
@@ -175,8 +174,14 @@ def participants(caller: Caller, state: State, facts: Audit, cohort: CohortFilte
     summary="One line per cohort: participants, flagged, mean valid days of the last 7, newest reading",
 )
 def cohorts(caller: Caller, state: State, facts: Audit, cohort: CohortFilter = None) -> Response:
-    now = datetime.now(UTC)
+    return _json({"cohorts": cohort_summaries(_statuses(caller, state, facts, cohort, datetime.now(UTC)))})
+
+
+def _statuses(
+    caller: Caller, state: State, facts: AuditFacts, cohort: str | None, now: datetime
+) -> list[ParticipantStatus]:
+    """The status of each participant in scope at ``now``; the audit row names them."""
     with state.pool.connection() as conn:
         statuses = read_statuses(conn, scope(caller, cohort), rules(state.settings), now)
     facts.participants = [s.user_id for s in statuses]
-    return _json({"cohorts": cohort_summaries(statuses)})
+    return statuses
