@@ -37,8 +37,9 @@ from hr_assets.warehouse.users import COHORT_RE
 
 
 async def only_known_parameters(request: Request, caller: Caller) -> None:
-    """422 for a query parameter the route does not take: every study parameter is optional, so a misspelt one
-    (``strat=``) would otherwise answer the default silently. After the key check (``caller``): 401 comes first."""
+    """422 for a query parameter the route does not take, or one given twice: every study parameter is optional,
+    so a misspelt one (``strat=``) would otherwise answer the default silently, and of two values one would be
+    dropped. After the key check (``caller``): 401 comes first."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
@@ -46,6 +47,9 @@ async def only_known_parameters(request: Request, caller: Caller) -> None:
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise invalid(unknown[0], f"not a parameter of {route.path} (it takes {', '.join(sorted(known))})")
+    repeated = sorted(name for name in known if len(request.query_params.getlist(name)) > 1)
+    if repeated:
+        raise invalid(repeated[0], "given more than once")
 
 
 router = APIRouter(prefix="/study", tags=["study"], dependencies=[Depends(only_known_parameters)])
