@@ -72,7 +72,7 @@ def _status_of(exc: BaseException) -> int:
 
 
 def _write(state: ApiState, entry: audit.AuditEntry) -> None:
-    with state.pool.connection() as conn:
+    with state.audit_pool.connection() as conn:
         audit.record(conn, entry)
 
 

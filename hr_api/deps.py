@@ -22,6 +22,8 @@ class ApiState:
     pool: ConnectionPool
     verifier: KeyVerifier
     metrics: ApiMetrics
+    # Where audit rows go: the pool itself, or HR_API_AUDIT_DATABASE_URL's when the API reads a replica.
+    audit_pool: ConnectionPool
 
 
 # Dependencies that do no I/O are coroutines: FastAPI runs a plain function dependency on a worker

@@ -92,12 +92,23 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
         pool.open()
         metrics_key = settings.api_metrics_key.get_secret_value() if settings.api_metrics_key else None
         metrics = ApiMetrics(pool, __version__, settings.prometheus_multiproc_dir, StudyRules.from_settings(settings))
-        app.state.hr = ApiState(settings, pool, KeyVerifier(pool, metrics_key), metrics)
+        audit_pool = pool
+        if settings.api_audit_database_url:
+            audit_pool = ConnectionPool(
+                settings.api_audit_database_url,
+                max_size=settings.api_pool_size,
+                wait_seconds=POOL_WAIT_SECONDS,
+                name="hr-api-audit",
+            )
+            audit_pool.open()
+        app.state.hr = ApiState(settings, pool, KeyVerifier(pool, metrics_key), metrics, audit_pool)
         log.info("hr-api %s: auth %s", __version__, settings.api_auth)
         try:
             yield
         finally:
             pool.close()
+            if audit_pool is not pool:
+                audit_pool.close()
 
     app = FastAPI(
         title="hr-pipeline API",

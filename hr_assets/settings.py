@@ -137,6 +137,11 @@ class HrSettings(BaseSettings):
         description="'on': every API request for participant data is recorded in api_audit_log, and answered 503 "
         "when it cannot be; 'off' only to measure what the audit costs (make bench-api).",
     )
+    api_audit_database_url: str | None = Field(
+        default=None,
+        description="Where the API writes its audit rows when HR_API_DATABASE_URL is a read replica (the primary, "
+        "as a role that may insert into api_audit_log). Unset: the database the API reads.",
+    )
     audit_retention_days: int | None = Field(
         default=None,
         ge=1,
