@@ -16,8 +16,8 @@ end of the loaded range ("now" for the dashboard). Every request is checked for 
 expected resolution; warm-up requests are not counted.
 
 ``--audit-cost`` also starts a second API with the audit log off (HR_API_AUDIT=off) and measures every kind
-against both, one after the other, printing each one's requests per second and the audit's share of them (target:
-at most 10 %).
+against both, alternating between them in rounds, printing each one's requests per second and the audit's share of
+them (target: at most 10 %).
 
 By default a throwaway embedded PostgreSQL runs in a temporary folder; ``--database-url`` uses
 another server (e.g. TimescaleDB), where the database ``hr_bench_api`` is re-created and dropped.
@@ -253,21 +253,35 @@ def row(label: str, api: Measured, direct: Measured) -> str:
     )
 
 
-def _unaudited(base: str, kind: Kind, end: datetime, concurrency: int, count: int) -> Measured:
-    """``kind`` measured against the API without the audit log, on connections of its own (made now: uvicorn
-    closes keep-alive connections left idle while the audited API was measured)."""
-    clients = [Client(base) for _ in range(concurrency)]
+# The audit comparison alternates between the two APIs in this many rounds, so that a change of the machine's load
+# during the run weighs on both alike.
+AUDIT_ROUNDS = 10
+
+
+def audit_pair(
+    bases: tuple[str, str], kind: Kind, end: datetime, concurrency: int, count: int
+) -> tuple[Measured, Measured]:
+    """``kind`` against the API with the audit log and the one without, alternating AUDIT_ROUNDS times."""
+    clients = [[Client(base) for _ in range(concurrency)] for base in bases]
+    measured: list[list[Measured]] = [[], []]
     try:
-        run(concurrency, WARMUP, api_requester(kind, end, clients, check=True))
-        return run(concurrency, count, api_requester(kind, end, clients, check=False))
+        for side in clients:
+            run(concurrency, WARMUP, api_requester(kind, end, side, check=True))
+        for _ in range(AUDIT_ROUNDS):
+            for side, found in zip(clients, measured, strict=True):
+                found.append(
+                    run(concurrency, max(count // AUDIT_ROUNDS, 1), api_requester(kind, end, side, check=False))
+                )
     finally:
-        for client in clients:
+        for client in (c for side in clients for c in side):
             client.close()
+    on, off = (
+        Measured([t for m in found for t in m.latencies_ms], sum(m.seconds for m in found)) for found in measured
+    )
+    return on, off
 
 
-def audit_cost(
-    kinds: list[Kind], results: dict[tuple[str, int], tuple[Measured, Measured]], off: dict[tuple[str, int], Measured]
-) -> list[str]:
+def audit_cost(kinds: list[Kind], pairs: dict[tuple[str, int], tuple[Measured, Measured]]) -> list[str]:
     """Print requests per second with and without the audit log per kind and concurrency; the targets missed."""
     failures = []
     for concurrency in REQUESTS:
@@ -275,7 +289,7 @@ def audit_cost(
         print(f"concurrency {concurrency}: the audit log's cost (req/s with it, without it, share lost)")
         on_total = off_total = 0.0
         for kind in kinds:
-            on, plain = results[kind.name, concurrency][0].per_second, off[kind.name, concurrency].per_second
+            on, plain = (m.per_second for m in pairs[kind.name, concurrency])
             on_total, off_total = on_total + on, off_total + plain
             print(f"{kind.name:<34} {on:>7.0f} {plain:>7.0f} {1 - on / plain:>6.1%}")
         share = 1 - on_total / off_total
@@ -298,7 +312,7 @@ def main() -> None:
     kinds = [k for k in KINDS if k.window <= end - datetime.combine(days[0], datetime.min.time(), UTC)]
     scratch = Path(tempfile.mkdtemp(prefix="hr-bench-api-"))
     results: dict[tuple[str, int], tuple[Measured, Measured]] = {}
-    unaudited: dict[tuple[str, int], Measured] = {}
+    pairs: dict[tuple[str, int], tuple[Measured, Measured]] = {}  # (with the audit log, without)
     with server(args.database_url, scratch) as (admin_url, where):
         url = recreate_database(admin_url, DATABASE)
         try:
@@ -326,8 +340,8 @@ def main() -> None:
                             api = run(concurrency, count, api_requester(kind, end, clients, check=False))
                             results[kind.name, concurrency] = (api, run(concurrency, count, direct))
                             if plain is not None:
-                                unaudited[kind.name, concurrency] = _unaudited(
-                                    plain_base, kind, end, concurrency, count
+                                pairs[kind.name, concurrency] = audit_pair(
+                                    (base, plain_base), kind, end, concurrency, count
                                 )
                     finally:
                         for client in clients:
@@ -372,8 +386,8 @@ def main() -> None:
                     failures.append(f"{kind.name}: API p95 over {TARGET_P95_MS} ms")
             elif api.per_second < TARGET_THROUGHPUT_RATIO * direct.per_second:
                 failures.append(f"{kind.name}: API throughput under {TARGET_THROUGHPUT_RATIO} x SQL at concurrency 8")
-    if unaudited:
-        failures += audit_cost(kinds, results, unaudited)
+    if pairs:
+        failures += audit_cost(kinds, pairs)
     print()
     print(
         f"targets: API p50 <= SQL p50 + {TARGET_EXTRA_P50_MS:g} ms and p95 <= {TARGET_P95_MS:g} ms at concurrency 1; "
