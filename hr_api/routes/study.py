@@ -28,7 +28,6 @@ from hr_assets.study import (
     cohort_summaries,
     compliance_csv_rows,
     compliance_grid,
-    csv_cell,
     day_range,
 )
 from hr_assets.study import participant_statuses as read_statuses
@@ -122,7 +121,7 @@ def compliance(
     with state.pool.connection() as conn:
         if format == "csv":
             records = list(compliance_csv_rows(conn, scope(caller, cohort), first, last, study_rules))
-            facts.participants = list(dict.fromkeys(str(record[0]) for record in records))
+            facts.participants = list(dict.fromkeys(record[0] for record in records))
             return _csv(records, first, last)
         rows = compliance_grid(conn, scope(caller, cohort), first, last, study_rules, now)
     facts.participants = [row.user_id for row in rows]
@@ -137,12 +136,11 @@ def compliance(
     )
 
 
-def _csv(rows: list[tuple[object, ...]], first: date, last: date) -> Response:
+def _csv(rows: list[tuple[str, ...]], first: date, last: date) -> Response:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow(csv_cell(value) for value in row)
+    writer.writerows(rows)
     return Response(
         buffer.getvalue(),
         media_type="text/csv",
