@@ -20,6 +20,7 @@ dropped.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -105,6 +106,7 @@ def main() -> None:
     last = today - timedelta(days=1)
     scratch = Path(tempfile.mkdtemp(prefix="hr-bench-study-"))
     results: dict[str, tuple[list[float], list[float]]] = {}
+    load_at_start = os.getloadavg()[0]  # the machine's other work, printed with the figures
     with migrated_database(args.database_url, scratch, DATABASE) as db:
         log(f"writing {PARTICIPANTS} participants x {DAYS} days of wear records (not timed)")
         records = populate(db.url, last)
@@ -128,6 +130,7 @@ def main() -> None:
     print(f"method  : {WARMUP} warm-up requests, then the counts below at concurrency 1; API = HTTP, body read;")
     print("          SQL = the route's statements run directly (psycopg), rows fetched")
     print(f"audit   : {audited[0] if audited else 0:,} rows written by the API during the run")
+    print(f"load    : 1-minute load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
     print()
     print(f"{'case':<24} {'n':>3} | {'API p50':>8} {'p95':>8} | {'SQL p50':>8} {'p95':>8} | {'API/SQL p50':>11}")
     for name, (api_times, sql_times) in results.items():
