@@ -18,6 +18,10 @@ end of the loaded range ("now" for the dashboard). Every request is checked for 
 expected resolution; warm-up requests are not counted. A kind whose window is longer than the
 loaded range (a short ``--days``) is not measured and is listed as skipped, with why.
 
+``--audit-cost`` also starts a second API with the audit log off (HR_API_AUDIT=off) and measures every kind
+against both, alternating between them in rounds, printing each one's requests per second and the audit's share of
+them (target: at most 10 %).
+
 By default a throwaway embedded PostgreSQL runs in a temporary folder; ``--database-url`` uses
 another server (e.g. TimescaleDB), where the database ``hr_bench_api`` is re-created and dropped.
 """
@@ -73,6 +77,8 @@ AUTH_MODES = ("keys", "off")  # HR_API_AUTH
 TARGET_EXTRA_P50_MS = 3.0
 TARGET_THROUGHPUT_RATIO = 0.5
 TARGET_P95_MS = 25.0
+# The audit log may cost at most this share of the API's requests per second (docs/study.md).
+TARGET_AUDIT_COST = 0.10
 
 
 @dataclass(frozen=True)
@@ -236,9 +242,12 @@ def sql_requester(kind: Kind, end: datetime, conns: list[psycopg.Connection]) ->
     return request
 
 
-def start_api(url: str, scratch: Path, workers: int, auth: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_api(
+    url: str, scratch: Path, workers: int, auth: str, audit: str = "on"
+) -> tuple[subprocess.Popen[bytes], str]:
     port = localdb.free_port()
     env = {**os.environ, "HR_DATABASE_URL": url, "HR_API_AUTH": auth, "HR_HOME": str(scratch / "hr")}
+    env["HR_API_AUDIT"] = audit
     command = [str(Path(sys.executable).parent / "hr"), "api", "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -285,6 +294,54 @@ def measure(
             for conn in conns:
                 conn.close()
     return results
+
+
+# The audit comparison alternates between the two APIs in this many rounds, so that a change of the machine's load
+# during the run weighs on both alike.
+AUDIT_ROUNDS = 10
+
+
+def audit_pair(
+    bases: tuple[str, str], key: str | None, kind: Kind, end: datetime, concurrency: int, count: int, warmup: int
+) -> tuple[Measured, Measured]:
+    """``kind`` against the API with the audit log and the one without, alternating AUDIT_ROUNDS times."""
+    clients = [[Client(base, key) for _ in range(concurrency)] for base in bases]
+    measured: list[list[Measured]] = [[], []]
+    try:
+        for side in clients:
+            run(concurrency, warmup, api_requester(kind, end, side, check=True))
+        for _ in range(AUDIT_ROUNDS):
+            for side, found in zip(clients, measured, strict=True):
+                found.append(
+                    run(concurrency, max(count // AUDIT_ROUNDS, 1), api_requester(kind, end, side, check=False))
+                )
+    finally:
+        for client in (c for side in clients for c in side):
+            client.close()
+    on, off = (
+        Measured([t for m in found for t in m.latencies_ms], sum(m.seconds for m in found)) for found in measured
+    )
+    return on, off
+
+
+def audit_cost(
+    kinds: list[Kind], pairs: dict[tuple[str, int], tuple[Measured, Measured]], requests: dict[int, int]
+) -> list[str]:
+    """Print requests per second with and without the audit log per kind and concurrency; the targets missed."""
+    failures = []
+    for concurrency in requests:
+        print()
+        print(f"concurrency {concurrency}: the audit log's cost (req/s with it, without it, share lost)")
+        on_total = off_total = 0.0
+        for kind in kinds:
+            on, plain = (m.per_second for m in pairs[kind.name, concurrency])
+            on_total, off_total = on_total + on, off_total + plain
+            print(f"{kind.name:<34} {on:>7.0f} {plain:>7.0f} {1 - on / plain:>6.1%}")
+        share = 1 - on_total / off_total
+        print(f"{'all kinds (sum of req/s)':<34} {on_total:>7.0f} {off_total:>7.0f} {share:>6.1%}")
+        if share > TARGET_AUDIT_COST:
+            failures.append(f"audit log: {share:.1%} of the requests per second at concurrency {concurrency}")
+    return failures
 
 
 def report(kinds: list[Kind], results: Results, requests: dict[int, int]) -> list[str]:
@@ -334,6 +391,7 @@ def main() -> None:
         "--requests", type=int, help="measured (and at most warm-up) requests per kind at each concurrency: a smoke run"
     )
     parser.add_argument("--json", type=Path, help="also write the figures and the skipped kinds to this file")
+    parser.add_argument("--audit-cost", action="store_true", help="also measure an API with the audit log off")
     args = parser.parse_args()
     requests = {c: args.requests for c in REQUESTS} if args.requests else REQUESTS
     warmup = min(WARMUP, args.requests) if args.requests else WARMUP
@@ -354,12 +412,25 @@ def main() -> None:
             with connect(url) as conn:
                 mode = detect_mode(conn)
                 about = machine(conn, mode)
+            key = secret if args.auth == "keys" else None
             process, base = start_api(url, scratch, args.api_workers, args.auth)
+            plain: subprocess.Popen[bytes] | None = None
+            pairs: dict[tuple[str, int], tuple[Measured, Measured]] = {}  # (with the audit log, without)
             try:
-                results = measure(url, base, secret if args.auth == "keys" else None, kinds, end, requests, warmup)
+                results = measure(url, base, key, kinds, end, requests, warmup)
+                if args.audit_cost:
+                    plain, plain_base = start_api(url, scratch, args.api_workers, args.auth, audit="off")
+                    for concurrency, count in requests.items():
+                        for kind in kinds:
+                            log(f"audit cost, concurrency {concurrency}: {kind.name}")
+                            pairs[kind.name, concurrency] = audit_pair(
+                                (base, plain_base), key, kind, end, concurrency, count, warmup
+                            )
             finally:
-                process.terminate()
-                process.wait(timeout=30)
+                for started in (process, plain):
+                    if started is not None:
+                        started.terminate()
+                        started.wait(timeout=30)
         finally:
             drop_database(admin_url, DATABASE)
 
@@ -377,6 +448,8 @@ def main() -> None:
     print("          SQL = what the route reads, run directly (psycopg), one connection per thread")
     print(f"kinds   : {len(kinds)} of {len(KINDS)} measured" + "".join(f"\n          skipped {s}" for s in skipped))
     failures = report(kinds, results, requests)
+    if pairs:
+        failures += audit_cost(kinds, pairs, requests)
     print()
     print(
         f"targets: API p50 <= SQL p50 + {TARGET_EXTRA_P50_MS:g} ms and p95 <= {TARGET_P95_MS:g} ms at concurrency 1; "

@@ -23,6 +23,9 @@ LAYERS: tuple[tuple[str, float], ...] = (
     ("hr_assets.local.alerts", 4),
     ("hr_assets.local", 2),
     ("hr_assets.localdb", 2),
+    # The study's rules (due days, flags, statuses): plain Python over the warehouse's wear records, which the
+    # API applies as the CLI does; they import only settings and the warehouse.
+    ("hr_assets.domain.study", 2),
     ("hr_assets.domain", 3),
     ("hr_assets.sources", 3),
     ("hr_assets.cli", 5),

@@ -28,8 +28,10 @@ from hr_api.auth import KeyVerifier
 from hr_api.deps import ApiState
 from hr_api.metrics import ApiMetrics, MetricsMiddleware
 from hr_api.responses import LOOPBACK_ONLY
-from hr_api.routes import meta, metrics, summary, timeseries, users
+from hr_api.routes import meta, metrics, study, summary, timeseries, users
+from hr_assets.domain.study import StudyRules
 from hr_assets.settings import HrSettings, get_settings
+from hr_assets.warehouse.audit import AuditWriter
 from hr_assets.warehouse.db import ConnectionPool, SchemaError, WarehouseError, WarehouseTimeout, WarehouseUnavailable
 
 log = logging.getLogger(__name__)
@@ -90,13 +92,18 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
         )
         pool.open()
         metrics_key = settings.api_metrics_key.get_secret_value() if settings.api_metrics_key else None
-        metrics = ApiMetrics(pool, __version__, settings.prometheus_multiproc_dir)
-        app.state.hr = ApiState(settings, pool, KeyVerifier(pool, metrics_key), metrics)
+        metrics = ApiMetrics(pool, __version__, settings.prometheus_multiproc_dir, StudyRules.from_settings(settings))
+        audit = AuditWriter(
+            settings.api_audit_database_url or url, max_size=settings.api_pool_size, wait_seconds=POOL_WAIT_SECONDS
+        )
+        await audit.open()
+        app.state.hr = ApiState(settings, pool, KeyVerifier(pool, metrics_key), metrics, audit)
         log.info("hr-api %s: auth %s", __version__, settings.api_auth)
         try:
             yield
         finally:
             pool.close()
+            await audit.close()
 
     app = FastAPI(
         title="hr-pipeline API",
@@ -107,7 +114,7 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
         # /users/ is a user without an id (404), not a redirect to the list of users.
         redirect_slashes=False,
     )
-    for router in (meta.router, users.router, timeseries.router, summary.router, metrics.router):
+    for router in (meta.router, users.router, timeseries.router, summary.router, study.router, metrics.router):
         app.include_router(router)
     if settings.api_auth == "off":
         app.openapi = partial(_openapi_without_keys, app)  # type: ignore[method-assign]

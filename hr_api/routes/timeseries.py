@@ -8,6 +8,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query, Response
 
+from hr_api.audit import AUDITED
 from hr_api.deps import Caller, State, require_readable
 from hr_api.models import MultiUserTimeseries, Timeseries
 from hr_api.params import (
@@ -26,7 +27,8 @@ from hr_api.resolution import TooManyPoints, read_planned
 from hr_api.responses import SERIES
 from hr_assets.warehouse.readings import LEVELS, Resolution, UserExtent, UserPoints
 
-router = APIRouter()
+# Every route here returns participant data: each request is audited (hr_api/audit.py).
+router = APIRouter(dependencies=[AUDITED])
 
 
 def _series(

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from hr_api.audit import AUDITED
 from hr_api.deps import Caller, State, not_found
 from hr_api.models import UserDetail, UserList
 from hr_api.params import parse_user_id
@@ -25,13 +26,18 @@ def users(caller: Caller, state: State) -> UserList:
     readable = [u for u in registered if caller.may_read(u.id)]
     return UserList(
         users=[u.id for u in readable],
+        cohorts={u.id: u.cohort for u in readable},
         total_count=len(readable),
         last_updated=max((u.updated_at for u in readable if u.updated_at), default=None),
     )
 
 
 @router.get(
-    "/users/{user_id}", response_model=UserDetail, responses={**KEYED, **NOT_FOUND, **INVALID}, summary="One user"
+    "/users/{user_id}",
+    response_model=UserDetail,
+    responses={**KEYED, **NOT_FOUND, **INVALID},
+    summary="One user",
+    dependencies=[AUDITED],
 )
 def user(
     user_id: Annotated[str, Path(description="The user.", examples=["user1"])], caller: Caller, state: State
@@ -52,6 +58,7 @@ def user(
         display_name=found.display_name,
         timezone=found.timezone,
         source=found.source,
+        cohort=found.cohort,
         start_date=found.start_date,
         retired=found.retired_at is not None,
         retired_at=found.retired_at,

@@ -13,6 +13,8 @@
   hr serve                               the Dagster webserver and daemon (dg dev), and the API, on 127.0.0.1
   hr api                                 the query API (and dashboard) alone
   hr api-keys create | list | revoke     bearer keys of the API
+  hr study status | compliance           who is wearing, syncing and connected (docs/study.md)
+  hr audit                               who read which participant's data through the API
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from hr_assets.cli.api_keys import api_keys
 from hr_assets.cli.db import db, migrate_command
 from hr_assets.cli.pipeline import backfill, dagster, env, setup
 from hr_assets.cli.serve import api, serve
+from hr_assets.cli.study import audit, study
 from hr_assets.cli.users import users
 from hr_assets.local import localdb
 
@@ -49,5 +52,5 @@ def main(verbose: bool) -> None:
 
 
 # In the order `hr --help` has always listed them (click sorts them by name there anyway).
-for command in (db, migrate_command, users, setup, backfill, env, dagster, serve, api, api_keys):
+for command in (db, migrate_command, users, setup, backfill, env, dagster, serve, api, api_keys, study, audit):
     main.add_command(command)

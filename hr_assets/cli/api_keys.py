@@ -16,8 +16,9 @@ def api_keys() -> None:
 @click.option("--user", "user_ids", multiple=True, help="A user the key may read (repeatable).")
 @click.option("--all", "all_users", is_flag=True, help="Every user (and /metrics).")
 @click.option("--metrics", is_flag=True, help="May read /metrics.")
+@click.option("--cohort", help="The participants of this cohort, as it is at each request (those added later too).")
 @click.option("--name", default="", help="What the key is for (shown by list).")
-def api_keys_create(user_ids: tuple[str, ...], all_users: bool, metrics: bool, name: str) -> None:
+def api_keys_create(user_ids: tuple[str, ...], all_users: bool, metrics: bool, cohort: str | None, name: str) -> None:
     """Make a key and print it once."""
     from hr_assets.warehouse.api_keys import create_key
     from hr_assets.warehouse.users import list_users
@@ -26,14 +27,21 @@ def api_keys_create(user_ids: tuple[str, ...], all_users: bool, metrics: bool, n
         registered = {u.id for u in list_users(conn, include_retired=True)}
         key, secret = create_key(
             conn,
-            name=name or (", ".join(user_ids) if user_ids else "all" if all_users else "metrics"),
+            name=name or _key_name(user_ids, all_users, cohort),
             user_ids=list(user_ids),
             all_users=all_users,
             metrics=metrics,
+            cohort=cohort,
             registered=registered,
         )
     click.echo(f"key {key.id} ({key.name}); shown once, keep it somewhere safe:", err=True)
     click.echo(secret)
+
+
+def _key_name(user_ids: tuple[str, ...], all_users: bool, cohort: str | None) -> str:
+    if user_ids:
+        return ", ".join(user_ids)
+    return "all" if all_users else f"cohort {cohort}" if cohort else "metrics"
 
 
 @api_keys.command("list")
@@ -44,7 +52,8 @@ def api_keys_list(include_revoked: bool) -> None:
     with clear_errors(), warehouse().connection() as conn:
         found = list_keys(conn, include_revoked=include_revoked)
     for key in found:
-        reads = "all users" if key.all_users else ", ".join(key.user_ids) or "no users"
+        reads = "all users" if key.all_users else f"cohort {key.cohort}" if key.cohort else ", ".join(key.user_ids)
+        reads = reads or "no users"
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
         metrics = " + metrics" if key.metrics or key.all_users else ""
         click.echo(f"{key.id:<5} {key.prefix}...  {reads}{metrics}  ({key.name}; {key.created_at:%Y-%m-%d}, {state})")

@@ -49,6 +49,7 @@ def _parse_config(pairs: tuple[str, ...], export_path: str | None) -> dict[str, 
     type=click.DateTime(["%Y-%m-%d"]),
     help="First date to load (default: the source's first date, else 30 days ago).",
 )
+@click.option("--cohort", help="The study cohort (a site, an arm) the user belongs to.")
 def users_add(
     user_id: str,
     timezone: str,
@@ -58,6 +59,7 @@ def users_add(
     config_pairs: tuple[str, ...],
     display_name: str | None,
     start_date: Any,
+    cohort: str | None,
 ) -> None:
     """Register USER_ID."""
     from hr_assets.domain.user_setup import default_start_date
@@ -68,7 +70,7 @@ def users_add(
     with clear_errors():
         profile = UserProfile(user_id, timezone, source, seed, config)
         first = start_date.date() if start_date else default_start_date(profile, date.today())
-        new = NewUser(user_id, timezone, first, source, display_name, seed, config)
+        new = NewUser(user_id, timezone, first, source, display_name, seed, config, cohort)
         with warehouse().connection() as conn:
             user = add_user(conn, new, known_sources=SOURCES.kinds)
     click.echo(f"added {user.id} ({user.timezone}, {user.source}, from {user.start_date})")
@@ -116,6 +118,8 @@ def users_import(roster: Path) -> None:
 @click.option("--name", "display_name")
 @click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--reactivate", is_flag=True, help="Schedule a retired user again.")
+@click.option("--cohort", help="Move the user into this cohort.")
+@click.option("--no-cohort", is_flag=True, help="Take the user out of its cohort.")
 def users_update(
     user_id: str,
     timezone: str | None,
@@ -126,6 +130,8 @@ def users_update(
     display_name: str | None,
     start_date: Any,
     reactivate: bool,
+    cohort: str | None,
+    no_cohort: bool,
 ) -> None:
     """Change USER_ID's settings (only the options given)."""
     from hr_assets.sources import SOURCES
@@ -138,6 +144,8 @@ def users_update(
             user_id,
             known_sources=SOURCES.kinds,
             reactivate=reactivate,
+            clear_cohort=no_cohort,
+            cohort=cohort,
             timezone=timezone,
             source=source,
             seed=seed,
@@ -214,7 +222,9 @@ def users_list(include_retired: bool, as_json: bool) -> None:
     for u in found:
         state = f"retired {u.retired_at:%Y-%m-%d}" if u.retired_at else "active"
         connection = f"  {connections[u.id].describe()}" if u.id in connections else ""
-        click.echo(f"{u.id:<20} {u.timezone:<22} {u.source:<14} from {u.start_date}  {state}{connection}")
+        click.echo(
+            f"{u.id:<20} {u.timezone:<22} {u.source:<14} {u.cohort or '-':<12} from {u.start_date}  {state}{connection}"
+        )
 
 
 users.add_command(users_invite)

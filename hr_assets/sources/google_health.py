@@ -466,7 +466,7 @@ class GoogleHealthSource:
         from hr_assets.local.localdb import resolve_database_url
         from hr_assets.settings import get_settings
         from hr_assets.warehouse.db import connection
-        from hr_assets.warehouse.tokens import grant_refused, load_grant, save_grant
+        from hr_assets.warehouse.tokens import load_grant, record_grant_refused, save_grant
 
         url = resolve_database_url()
         with connection(url) as conn:
@@ -481,8 +481,8 @@ class GoogleHealthSource:
             tokens = google_oauth.refresh(client, user_id, grant.refresh_token)
         except google_oauth.GrantRevoked:
             self._refused[user_id] = grant.refresh_token
-            with connection(url) as conn:  # the operator's `hr users list` shows "needs reconnect"
-                grant_refused(conn, user_id)
+            with connection(url) as conn:  # "needs reconnect since" in hr users list and the study view
+                record_grant_refused(conn, user_id)
             raise
         if tokens.refresh_token and tokens.refresh_token != grant.refresh_token:
             with connection(url) as conn:  # Google rotated it: the old one stops working

@@ -63,14 +63,15 @@ def load_grant(conn: psycopg.Connection, user_id: str) -> StoredGrant | None:
     return StoredGrant(decrypt(bytes(ciphertext)), tuple(scopes.split()), connected_at, oauth_client)
 
 
+def record_grant_refused(conn: psycopg.Connection, user_id: str) -> None:
+    """Note that Google refused ``user_id``'s grant (invalid_grant), unless already noted: the study view shows
+    the participant as needing to reconnect since then. A reconnect (:func:`save_grant`) clears it."""
+    conn.execute(query("google_token_refused"), {"user_id": user_id})
+
+
 def delete_grant(conn: psycopg.Connection, user_id: str) -> bool:
     """Forget ``user_id``'s grant; whether there was one."""
     return conn.execute(query("google_token_delete"), {"user_id": user_id}).fetchone() is not None
-
-
-def grant_refused(conn: psycopg.Connection, user_id: str) -> None:
-    """Record that Google refused ``user_id``'s grant (invalid_grant): the participant must connect again."""
-    conn.execute(query("google_token_refused"), {"user_id": user_id})
 
 
 def users_with_grant(conn: psycopg.Connection, user_ids: list[str]) -> set[str]:

@@ -22,7 +22,7 @@ from hr_assets.cli import main
 from hr_assets.domain.enrolment import SECRET_BYTES, looks_like_secret, new_secret, parse_lifetime, write_qr
 from hr_assets.settings import HrSettings
 from hr_assets.warehouse.invitations import InvitationError, create_invitation, open_invitation
-from hr_assets.warehouse.tokens import grant_refused
+from hr_assets.warehouse.tokens import record_grant_refused
 from hr_assets_tests.enrol.helpers import Enrolment, local
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -207,7 +207,7 @@ def test_the_operator_sees_each_step_in_hr_users_list_and_the_api(enrolment: Enr
     assert client.get(local(expired)).status_code == 404
     done = enrolment.connect(client, link, "alice@example.com")
     assert "You are connected" in done.text and all("connected (since " in text for text in seen())
-    grant_refused(enrolment.conn, "alice")  # what the nightly records when Google answers invalid_grant
+    record_grant_refused(enrolment.conn, "alice")  # what the nightly records when Google answers invalid_grant
     assert all("needs reconnect (Google refused the grant at " in text for text in seen())
     # Re-invited, then connected again: a new grant replaces the refused one.
     relink = enrolment.invite("alice")

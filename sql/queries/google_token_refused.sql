@@ -1,2 +1,3 @@
--- A refresh met invalid_grant: the participant must connect again (the first refusal's time is kept).
-UPDATE google_health_tokens SET refused_at = coalesce(refused_at, now()) WHERE user_id = %(user_id)s
+-- Google answered invalid_grant for this user's grant: keep when that was first seen (a reconnect clears it).
+UPDATE google_health_tokens SET grant_refused_at = coalesce(grant_refused_at, now())
+WHERE user_id = %(user_id)s

@@ -4,7 +4,7 @@ SELECT u.id AS user_id,
        w.withdrawn_at,
        w.data AS withdrawal_data,
        t.connected_at,
-       t.refused_at,
+       t.grant_refused_at AS refused_at,
        t.oauth_client,
        i.expires_at AS invitation_expires_at,
        i.used_at AS invitation_used_at
