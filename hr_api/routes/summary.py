@@ -8,14 +8,12 @@ from fastapi import APIRouter, Query
 
 from hr_api.deps import Caller, State, require_readable
 from hr_api.models import Summary, SummaryDay, Zone
-from hr_api.params import invalid, parse_day, parse_user_id
+from hr_api.params import MAX_SUMMARY_DAYS, invalid, parse_day, parse_user_id
 from hr_api.responses import SERIES
 from hr_api.routes.timeseries import UserId
 from hr_assets.warehouse import readings
 
 router = APIRouter()
-# Local days one request may cover: ten years.
-MAX_SUMMARY_DAYS = 3660
 
 
 def _zones(fitbit_zones: list[dict[str, Any]] | None) -> list[Zone]:
