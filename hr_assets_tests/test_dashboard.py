@@ -8,7 +8,9 @@ playwright package or the built dashboard (web/dist) are not there; ``make test`
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -31,6 +33,7 @@ if missing_for_browser() is None:
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = PROJECT_ROOT / ".hr" / "test-output" / "dashboard"
+WEB = PROJECT_ROOT / "web"
 # The project's default users (hr_assets.cli): seeds and zones. user1's watch records every second
 # (so an hour is 3,600 readings, more than a 1280 px chart asks for), user2's every 1-15 s with
 # off-wrist gaps, as the simulator does by default.
@@ -148,6 +151,24 @@ def watch(page: Page) -> list[dict[str, str]]:
 
     page.on("response", on_response)
     return seen
+
+
+def count_requests(page: Page) -> list[str]:
+    """Record every API request the page sends (path and query, in order); aborted ones included."""
+    sent: list[str] = []
+
+    def on_request(request: Any) -> None:
+        url = urlsplit(request.url)
+        if not url.path.startswith("/app"):
+            sent.append(f"{url.path}?{url.query}" if url.query else url.path)
+
+    page.on("request", on_request)
+    return sent
+
+
+def repeated(sent: list[str]) -> list[str]:
+    """The requests sent more than once."""
+    return sorted({request for request in sent if sent.count(request) > 1})
 
 
 def legend_users(page: Page) -> list[str]:
@@ -423,6 +444,48 @@ def test_a_stopped_api_shows_its_error(dashboard_db: str, open_page: OpenPage, t
     assert alert.get_by_role("button", name="Retry").is_visible()
 
 
+def test_the_first_load_sends_each_request_once(api: ApiServer, open_page: OpenPage) -> None:
+    page = open_page(None)
+    sent = count_requests(page)
+    page.goto(f"{api.url}/app/")
+    wait_drawn(page)
+    page.locator("section.daily canvas").first.wait_for()
+    paths = [request.split("?")[0] for request in sent]
+    assert repeated(sent) == [], sent
+    assert sorted(set(paths)) == ["/limits", "/multi-user/timeseries", "/summary", "/users", "/users/user1"], sent
+    # The detail chart and the overview strip: two time-series requests at different point budgets.
+    assert paths.count("/multi-user/timeseries") == 2
+
+
+@pytest.fixture(scope="module")
+def development_build(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dashboard built with React's development runtime, where StrictMode mounts every component
+    twice on its first render (as the Vite dev server, ``npm run dev``, serves it)."""
+    if not (WEB / "node_modules" / ".bin" / "vite").is_file():
+        pytest.skip("web/node_modules is not installed (make web)")
+    out = tmp_path_factory.mktemp("web-development")
+    env = {**os.environ, "NODE_ENV": "development"}
+    command = ["npx", "vite", "build", "--mode", "development", "--outDir", str(out), "--emptyOutDir"]
+    subprocess.run(command, cwd=WEB, env=env, check=True, capture_output=True)
+    return out
+
+
+def test_the_development_build_sends_each_first_request_once(
+    dashboard_db: str, development_build: Path, open_page: OpenPage, tmp_path: Path
+) -> None:
+    server = ApiServer(dashboard_db, tmp_path / "api.log", web_dir=development_build)
+    try:
+        page = open_page(None)
+        sent = count_requests(page)
+        page.goto(f"{server.url}/app/")
+        wait_drawn(page)
+        page.locator("section.daily canvas").first.wait_for()
+    finally:
+        server.stop()
+    assert repeated(sent) == [], sent
+    assert [request.split("?")[0] for request in sent].count("/multi-user/timeseries") == 2, sent
+
+
 def test_with_keys_on_a_401_asks_for_a_key_and_keeps_it_for_the_session(
     dashboard_db: str, open_page: OpenPage, tmp_path: Path
 ) -> None:
@@ -438,12 +501,18 @@ def test_with_keys_on_a_401_asks_for_a_key_and_keeps_it_for_the_session(
         page.get_by_role("button", name="Use this key").click()
         page.get_by_role("heading", name="The API refused this key").wait_for()
 
+        sent = count_requests(page)
         page.get_by_label("API key").fill(secret)
         page.get_by_role("button", name="Use this key").click()
         wait_drawn(page)
+        page.locator("section.daily canvas").first.wait_for()
         assert prompt.count() == 0
-        # The key sees user1 only, so that is all the registry shows.
+        # The first load after the key asks for each thing once.
+        assert repeated(sent) == [], sent
+        assert [request.split("?")[0] for request in sent].count("/multi-user/timeseries") == 2, sent
+        # The key sees user1 only (of two), and the header says what it counts.
         assert legend_users(page) == ["user1"]
+        assert page.locator("header.top").inner_text().endswith("1 user visible to this key")
         assert page.get_by_label("Add a user").locator("option").all_inner_texts() == ["No other users"]
         page.reload()
         wait_drawn(page)

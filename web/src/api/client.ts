@@ -1,4 +1,4 @@
-import type { MultiTimeseriesResponse, SummaryResponse, UserDetail, UsersResponse } from './types.ts'
+import type { Limits, MultiTimeseriesResponse, SummaryResponse, UserDetail, UsersResponse } from './types.ts'
 
 /** An answer other than 2xx, or no answer at all (status 0), with the message to show. */
 export class ApiError extends Error {
@@ -11,6 +11,11 @@ export class ApiError extends Error {
     this.status = status
     this.detail = detail
   }
+}
+
+/** What to show for a failed request: the API's own detail, or the error as text. */
+export function errorMessage(error: unknown): string {
+  return error instanceof ApiError ? error.detail : String(error)
 }
 
 export interface TimeseriesQuery {
@@ -27,6 +32,7 @@ export interface SummaryQuery {
 }
 
 export interface ApiClient {
+  limits(signal?: AbortSignal): Promise<Limits>
   users(signal?: AbortSignal): Promise<UsersResponse>
   user(userId: string, signal?: AbortSignal): Promise<UserDetail>
   multiTimeseries(query: TimeseriesQuery, signal?: AbortSignal): Promise<MultiTimeseriesResponse>
@@ -87,6 +93,7 @@ export function createClient(options: ClientOptions = {}): ApiClient {
   const iso = (ms: number) => new Date(ms).toISOString()
 
   return {
+    limits: (signal) => get('/limits', {}, signal),
     users: (signal) => get('/users', {}, signal),
     user: (userId, signal) => get(`/users/${encodeURIComponent(userId)}`, {}, signal),
     multiTimeseries: (query, signal) =>
