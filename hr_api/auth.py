@@ -1,6 +1,8 @@
 """Who is asking: bearer keys (``HR_API_AUTH=keys``) or nobody in particular (``off``, loopback only).
 
-A key names the users it may read; every other user is answered exactly like an unknown one.
+A key names the users it may read (or the cohort whose participants it may read: looked up at every
+request, so a participant added to the cohort is readable at once and one moved out is not); every
+other user is answered exactly like an unknown one.
 Verified keys are remembered for a few seconds so that a dashboard's bursts of requests do
 not each look the key up; a revoked key stops working within that time.
 """
@@ -11,7 +13,7 @@ import hmac
 import ipaddress
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastapi import HTTPException, status
 
@@ -32,13 +34,19 @@ class Principal:
     user_ids: frozenset[str]
     metrics: bool
     key_id: int | None = None
+    # A cohort key: ``user_ids`` are the cohort's participants, filled in for each request (with_members).
+    cohort: str | None = None
 
     def may_read(self, user_id: str) -> bool:
         return self.all_users or user_id in self.user_ids
 
+    def with_members(self, members: frozenset[str]) -> Principal:
+        """This cohort key reading ``members``, the cohort's participants now."""
+        return replace(self, user_ids=members)
+
     @classmethod
     def from_key(cls, key: ApiKey) -> Principal:
-        return cls(key.all_users, frozenset(key.user_ids), key.metrics or key.all_users, key.id)
+        return cls(key.all_users, frozenset(key.user_ids), key.metrics or key.all_users, key.id, key.cohort)
 
 
 NOBODY_IN_PARTICULAR = Principal(all_users=True, user_ids=frozenset(), metrics=True)

@@ -13,6 +13,7 @@ from hr_api.auth import NOBODY_IN_PARTICULAR, KeyVerifier, Principal, is_loopbac
 from hr_api.metrics import ApiMetrics
 from hr_assets.settings import HrSettings
 from hr_assets.warehouse.db import ConnectionPool
+from hr_assets.warehouse.study import cohort_members
 
 
 @dataclass
@@ -49,10 +50,18 @@ async def principal(
         return NOBODY_IN_PARTICULAR
     authorization = f"{credentials.scheme} {credentials.credentials}" if credentials else None
     known = state.verifier.cached(authorization)
-    if known is not None:
-        return known
-    # A key seen for the first time (or again after KEY_CACHE_SECONDS) is looked up on a worker thread.
-    return await run_in_threadpool(state.verifier.principal, authorization)
+    if known is None:
+        # A key seen for the first time (or again after KEY_CACHE_SECONDS) is looked up on a worker thread.
+        known = await run_in_threadpool(state.verifier.principal, authorization)
+    if known.cohort is not None:
+        # Not cached: a participant moved into or out of the cohort counts from the next request on.
+        known = known.with_members(await run_in_threadpool(_cohort_members, state, known.cohort))
+    return known
+
+
+def _cohort_members(state: ApiState, cohort: str) -> frozenset[str]:
+    with state.pool.connection() as conn:
+        return cohort_members(conn, cohort)
 
 
 Caller = Annotated[Principal, Depends(principal)]

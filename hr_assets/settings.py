@@ -117,6 +117,32 @@ class HrSettings(BaseSettings):
         default=PROJECT_ROOT / "web" / "dist", description="The built dashboard, served under /app/."
     )
 
+    # The study view (docs/study.md).
+    valid_day_minutes: int = Field(
+        default=600,
+        ge=1,
+        le=1500,
+        description="Worn minutes that make a participant's local day valid. 600 (10 hours) is the common wear-time "
+        "rule of accelerometer and wearable research (Troiano et al. 2008, NHANES accelerometry; used by Fitbit "
+        "studies).",
+    )
+    flag_no_valid_day_days: int = Field(
+        default=3, ge=1, description="Flag a participant whose last this many complete local days hold no valid day."
+    )
+    flag_no_data_days: int = Field(
+        default=3, ge=1, description="Flag a participant whose last this many complete local days hold no reading."
+    )
+    api_audit: Literal["on", "off"] = Field(
+        default="on",
+        description="'on': every API request for participant data is recorded in api_audit_log, and answered 503 "
+        "when it cannot be; 'off' only to measure what the audit costs (make bench-api).",
+    )
+    audit_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Delete audit rows older than this many days (`hr audit --prune`). Unset: keep all.",
+    )
+
     @property
     def api_cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.api_cors_origins.split(",") if origin.strip()]

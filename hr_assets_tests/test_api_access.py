@@ -62,6 +62,12 @@ def _choices(name: str, parameter: dict[str, Any]) -> list[str | None]:
         return [None, *SCHEMA["components"]["schemas"][ref.rsplit("/", 1)[-1]]["enum"]]
     if name == "max_points":
         return [None, str(schema["minimum"]), str(schema["maximum"])]
+    if name in ("start", "end"):  # the study routes' local days
+        return [None, "2025-06-01"]
+    if name == "cohort":  # nobody is in a cohort here: a filter that leaves nobody
+        return [None, "site-a"]
+    if name == "format":
+        return [None, "csv"]
     raise AssertionError(f"a new parameter {name!r}: say here which values the access walk tries")
 
 
@@ -101,6 +107,15 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _strings(item)
+
+
+def _study_participants(path: str, body: Any) -> list[str] | int:
+    """The participants a /study answer lists (for /study/cohorts, how many), in its order."""
+    if isinstance(body, str):  # the compliance grid as CSV
+        return list(dict.fromkeys(row.partition(",")[0] for row in body.splitlines()[1:]))
+    if path == "/study/cohorts":
+        return sum(c["participants"] for c in body["cohorts"])
+    return [p["user_id"] for p in body["participants"]]
 
 
 def _answer(response: httpx.Response) -> tuple[int, dict[str, str], Any]:
@@ -146,6 +161,10 @@ def test_a_key_never_returns_another_users_data(
             assert (status, body["users"], body["total_count"]) == (200, sorted(readable), len(readable)), where
         elif path == "/metrics":
             assert status == (200 if key_name == "metrics" else 403), where
+        elif path.startswith("/study/"):
+            listed: list[str] | int = [] if "cohort" in query else sorted(readable)
+            expected = len(listed) if path == "/study/cohorts" else listed
+            assert (status, _study_participants(path, body)) == (200, expected), where
         elif not hidden & set(named):
             assert got == answers_for_all[(path, json.dumps(query, sort_keys=True))], where
         else:

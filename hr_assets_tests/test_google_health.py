@@ -405,9 +405,15 @@ def test_a_revoked_grant_says_to_reconnect(google: Google, conn: psycopg.Connect
     with pytest.raises(GrantRevoked, match=r"invalid_grant.*reconnect with `hr users connect alice`"):
         google.source.fetch_day(_profile("alice"), date(2026, 6, 1))
     refreshes = sum(1 for r in google.fake.requests if r.path == "/token")
+    refused = conn.execute("SELECT grant_refused_at FROM google_health_tokens WHERE user_id = 'alice'").fetchone()
+    assert refused is not None and refused[0] is not None  # the study view: needs reconnect since then
     with pytest.raises(GrantRevoked, match="reconnect with `hr users connect alice`"):
         google.source.fetch_day(_profile("alice"), date(2026, 6, 2))
     assert sum(1 for r in google.fake.requests if r.path == "/token") == refreshes  # not asked again
+    grant_for_registered(google, conn, "alice", "alice@example.com")  # reconnected
+    assert conn.execute("SELECT grant_refused_at FROM google_health_tokens WHERE user_id = 'alice'").fetchone() == (
+        None,
+    )
 
 
 def test_a_401_after_a_refresh_says_to_reconnect(google: Google, conn: psycopg.Connection) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from hr_api.audit import AUDITED
 from hr_api.deps import Caller, State, require_readable
 from hr_api.models import Summary, SummaryDay, Zone
 from hr_api.params import MAX_SUMMARY_DAYS, invalid, parse_day, parse_user_id
@@ -13,7 +14,8 @@ from hr_api.responses import SERIES
 from hr_api.routes.timeseries import UserId
 from hr_assets.warehouse import readings
 
-router = APIRouter()
+# Every route here returns participant data: each request is audited (hr_api/audit.py).
+router = APIRouter(dependencies=[AUDITED])
 
 
 def _zones(fitbit_zones: list[dict[str, Any]] | None) -> list[Zone]:

@@ -7,6 +7,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query, Response
 
+from hr_api.audit import AUDITED
 from hr_api.deps import Caller, State, require_readable
 from hr_api.models import MultiUserTimeseries, Timeseries
 from hr_api.params import DEFAULT_MAX_POINTS, MAX_POINTS_LIMIT, invalid, parse_range, parse_user_id, parse_user_ids
@@ -15,7 +16,8 @@ from hr_api.responses import SERIES
 from hr_assets.warehouse import readings
 from hr_assets.warehouse.readings import LEVELS, Resolution, UserPoints
 
-router = APIRouter()
+# Every route here returns participant data: each request is audited (hr_api/audit.py).
+router = APIRouter(dependencies=[AUDITED])
 
 StartDate = Annotated[
     str,

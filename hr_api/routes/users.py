@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from hr_api.audit import AUDITED
 from hr_api.deps import Caller, State, not_found
 from hr_api.models import UserDetail, UserList
 from hr_api.params import parse_user_id
@@ -29,7 +30,11 @@ def users(caller: Caller, state: State) -> UserList:
 
 
 @router.get(
-    "/users/{user_id}", response_model=UserDetail, responses={**KEYED, **NOT_FOUND, **INVALID}, summary="One user"
+    "/users/{user_id}",
+    response_model=UserDetail,
+    responses={**KEYED, **NOT_FOUND, **INVALID},
+    summary="One user",
+    dependencies=[AUDITED],
 )
 def user(
     user_id: Annotated[str, Path(description="The user.", examples=["user1"])], caller: Caller, state: State

@@ -465,7 +465,7 @@ class GoogleHealthSource:
     def _refresh(self, user_id: str) -> google_oauth.Tokens:
         from hr_assets.resources import resolve_database_url
         from hr_assets.warehouse.db import connection
-        from hr_assets.warehouse.tokens import load_grant, save_grant
+        from hr_assets.warehouse.tokens import load_grant, record_grant_refused, save_grant
 
         url = resolve_database_url()
         with connection(url) as conn:
@@ -478,6 +478,8 @@ class GoogleHealthSource:
             tokens = google_oauth.refresh(google_oauth.OAuthClient.from_settings(), user_id, grant.refresh_token)
         except google_oauth.GrantRevoked:
             self._refused[user_id] = grant.refresh_token
+            with connection(url) as conn:  # the study view's "needs reconnect since"
+                record_grant_refused(conn, user_id)
             raise
         if tokens.refresh_token and tokens.refresh_token != grant.refresh_token:
             with connection(url) as conn:  # Google rotated it: the old one stops working

@@ -1,7 +1,8 @@
 """Bearer keys of the query API (``api_keys`` table): create, list, revoke, look up.
 
-A key is printed once when it is made; the table keeps only its SHA-256. A key reads either
-every user (``all_users``) or the users it names, and may read ``/metrics``.
+A key is printed once when it is made; the table keeps only its SHA-256. A key reads every user
+(``all_users``), the users it names, or the participants of one cohort at the time of each request
+(``cohort``), and may read ``/metrics``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from hr_assets.warehouse.db import query
+from hr_assets.warehouse.users import validate_cohort
 
 KEY_PREFIX = "hr_"
 # 32 random bytes: 256 bits, as url-safe base64 (43 characters).
@@ -35,11 +37,9 @@ class ApiKey:
     all_users: bool
     user_ids: list[str]
     metrics: bool
+    cohort: str | None
     created_at: datetime
     revoked_at: datetime | None
-
-    def may_read(self, user_id: str) -> bool:
-        return self.all_users or user_id in self.user_ids
 
 
 def key_hash(secret: str) -> bytes:
@@ -53,13 +53,19 @@ def create_key(
     user_ids: list[str],
     all_users: bool = False,
     metrics: bool = False,
+    cohort: str | None = None,
     registered: set[str],
 ) -> tuple[ApiKey, str]:
-    """A new key and its secret (shown once). ``registered``: the user ids that exist."""
-    if all_users and user_ids:
-        raise ApiKeyError("a key is for --all users or for the users named with --user, not both")
-    if not (all_users or user_ids or metrics):
-        raise ApiKeyError("say what the key may read: --user ID (repeatable), --all or --metrics")
+    """A new key and its secret (shown once). ``registered``: the user ids that exist.
+
+    A ``cohort`` key reads the cohort's participants as they are at each request (those added later too).
+    """
+    if sum((all_users, bool(user_ids), cohort is not None)) > 1:
+        raise ApiKeyError("a key is for --all users, the users named with --user or one --cohort, not several")
+    if not (all_users or user_ids or metrics or cohort):
+        raise ApiKeyError("say what the key may read: --user ID (repeatable), --cohort NAME, --all or --metrics")
+    if cohort is not None:
+        validate_cohort(cohort)
     unknown = sorted(set(user_ids) - registered)
     if unknown:
         raise ApiKeyError(f"no user {', '.join(map(repr, unknown))} (see hr users list)")
@@ -74,6 +80,7 @@ def create_key(
                 "all_users": all_users,
                 "user_ids": sorted(set(user_ids)),
                 "metrics": metrics,
+                "cohort": cohort,
             },
         ).fetchone()
     assert key is not None  # INSERT ... RETURNING

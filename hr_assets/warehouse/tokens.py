@@ -51,6 +51,12 @@ def load_grant(conn: psycopg.Connection, user_id: str) -> StoredGrant | None:
     return StoredGrant(decrypt(bytes(ciphertext)), tuple(scopes.split()), connected_at)
 
 
+def record_grant_refused(conn: psycopg.Connection, user_id: str) -> None:
+    """Note that Google refused ``user_id``'s grant (invalid_grant), unless already noted: the study view shows
+    the participant as needing to reconnect since then. A reconnect (:func:`save_grant`) clears it."""
+    conn.execute(query("google_token_refused"), {"user_id": user_id})
+
+
 def delete_grant(conn: psycopg.Connection, user_id: str) -> bool:
     """Forget ``user_id``'s grant; whether there was one."""
     return conn.execute(query("google_token_delete"), {"user_id": user_id}).fetchone() is not None

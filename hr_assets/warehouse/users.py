@@ -17,6 +17,8 @@ from hr_assets.warehouse.db import query
 
 # \Z, not $: a $ also matches before a final newline.
 USER_ID_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
+# Cohort names (a site, an arm) follow the same pattern, as the users table's CHECK does.
+COHORT_RE = USER_ID_RE
 
 
 class UserError(ValueError):
@@ -32,6 +34,7 @@ class User:
     source_config: dict[str, Any]
     seed: int | None
     start_date: date
+    cohort: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     retired_at: datetime | None = None
@@ -53,12 +56,19 @@ class NewUser:
     display_name: str | None = None
     seed: int | None = None
     source_config: dict[str, Any] = field(default_factory=dict)
+    cohort: str | None = None
 
 
 def validate_user_id(user_id: str) -> str:
     if not USER_ID_RE.match(user_id):
         raise UserError(f"invalid user id {user_id!r}: use 1 to 64 lower-case letters, digits, '_' or '-'")
     return user_id
+
+
+def validate_cohort(name: str) -> str:
+    if not COHORT_RE.match(name):
+        raise UserError(f"invalid cohort {name!r}: use 1 to 64 lower-case letters, digits, '_' or '-'")
+    return name
 
 
 def validate_timezone(name: str) -> str:
@@ -73,6 +83,8 @@ def add_user(conn: psycopg.Connection, user: NewUser, *, known_sources: set[str]
     """Register ``user``; refuse an invalid one or an id already taken."""
     validate_user_id(user.id)
     validate_timezone(user.timezone)
+    if user.cohort is not None:
+        validate_cohort(user.cohort)
     if user.source not in known_sources:
         raise UserError(f"unknown source {user.source!r}; known: {', '.join(sorted(known_sources))}")
     if user.source == "simulated" and user.seed is None:
@@ -87,6 +99,7 @@ def add_user(conn: psycopg.Connection, user: NewUser, *, known_sources: set[str]
             "source_config": Jsonb(user.source_config),
             "seed": user.seed,
             "start_date": user.start_date,
+            "cohort": user.cohort,
         },
     ).fetchone()
     if row is None:
@@ -95,15 +108,27 @@ def add_user(conn: psycopg.Connection, user: NewUser, *, known_sources: set[str]
 
 
 def update_user(
-    conn: psycopg.Connection, user_id: str, *, known_sources: set[str], reactivate: bool = False, **changes: Any
+    conn: psycopg.Connection,
+    user_id: str,
+    *,
+    known_sources: set[str],
+    reactivate: bool = False,
+    clear_cohort: bool = False,
+    **changes: Any,
 ) -> User:
+    """Change the given fields of ``user_id`` (None keeps one); ``clear_cohort`` takes it out of its cohort."""
+    if changes.get("cohort") is not None:
+        if clear_cohort:
+            raise UserError("give a cohort or leave the cohort, not both")
+        validate_cohort(changes["cohort"])
     if changes.get("timezone") is not None:
         validate_timezone(changes["timezone"])
     if changes.get("source") is not None and changes["source"] not in known_sources:
         raise UserError(f"unknown source {changes['source']!r}; known: {', '.join(sorted(known_sources))}")
-    params = {key: changes.get(key) for key in ("display_name", "timezone", "source", "seed", "start_date")}
+    params = {key: changes.get(key) for key in ("display_name", "timezone", "source", "seed", "start_date", "cohort")}
     config = changes.get("source_config")
     params.update(id=user_id, reactivate=reactivate, source_config=Jsonb(config) if config is not None else None)
+    params.update(clear_cohort=clear_cohort)
     if conn.execute(query("user_update"), params).fetchone() is None:
         raise UserError(f"no user {user_id!r}")
     return get_user(conn, user_id)

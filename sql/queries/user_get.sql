@@ -1,2 +1,2 @@
-SELECT id, display_name, timezone, source, source_config, seed, start_date, created_at, updated_at, retired_at
+SELECT id, display_name, timezone, source, source_config, seed, start_date, cohort, created_at, updated_at, retired_at
 FROM users WHERE id = %(id)s

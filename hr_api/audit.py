@@ -1,0 +1,94 @@
+"""The audit of every request for participant data: a dependency each data route takes (``Audit`` in its signature,
+or ``AUDITED`` in its router's dependencies).
+
+The row is written after the route has answered and before the answer leaves: the key, the route, the
+participants (those the request named, or those a study route listed), the range asked for and the status.
+A data answer whose row cannot be written is replaced by a 503: no participant data leaves unrecorded. An
+error answer (404, 422, ...) goes out even then, with the failure in the log: it carries no data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+
+from hr_api.deps import ApiState, Caller, State
+from hr_assets.warehouse import audit
+from hr_assets.warehouse.db import SchemaError, WarehouseError, WarehouseTimeout, WarehouseUnavailable
+
+log = logging.getLogger(__name__)
+
+NOT_AUDITED = "the request could not be recorded in the audit log, so its data is withheld: retry later"
+# Query parameters that bound the range a data route reads, as (start, end) pairs.
+_RANGE_PARAMETERS = (("start_date", "end_date"), ("start", "end"))
+
+
+@dataclass
+class AuditFacts:
+    """What the audit row will say was read; a route that lists participants itself sets ``participants``."""
+
+    participants: list[str] = field(default_factory=list)
+    range_start: str | None = None
+    range_end: str | None = None
+
+
+def _requested(request: Request) -> AuditFacts:
+    named = [request.path_params.get("user_id"), request.query_params.get("user_id")]
+    named += request.query_params.get("user_ids", "").split(",")
+    participants = list(dict.fromkeys(p.strip() for p in named if p and p.strip()))
+    for start, end in _RANGE_PARAMETERS:
+        if start in request.query_params or end in request.query_params:
+            return AuditFacts(participants, request.query_params.get(start), request.query_params.get(end))
+    return AuditFacts(participants)
+
+
+def _status_of(exc: BaseException) -> int:
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    if isinstance(exc, RequestValidationError):
+        return status.HTTP_422_UNPROCESSABLE_CONTENT
+    if isinstance(exc, SchemaError | WarehouseUnavailable | WarehouseTimeout):
+        return status.HTTP_503_SERVICE_UNAVAILABLE
+    return status.HTTP_500_INTERNAL_SERVER_ERROR
+
+
+def _write(state: ApiState, entry: audit.AuditEntry) -> None:
+    with state.pool.connection() as conn:
+        audit.record(conn, entry)
+
+
+async def audited(request: Request, state: State, caller: Caller) -> AsyncIterator[AuditFacts]:
+    """Around a data route: the facts for it to complete, then the audit row (HR_API_AUDIT=off: none)."""
+    facts = _requested(request)
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+
+    def entry(answer: int) -> audit.AuditEntry:
+        return audit.AuditEntry(caller.key_id, route, facts.participants, facts.range_start, facts.range_end, answer)
+
+    if state.settings.api_audit == "off":
+        yield facts
+        return
+    try:
+        yield facts
+    except BaseException as exc:
+        try:
+            await run_in_threadpool(_write, state, entry(_status_of(exc)))
+        except WarehouseError as failure:
+            log.error("%s %s: the audit row of a %s answer was not written: %s", request.method, route, exc, failure)
+        raise
+    try:
+        await run_in_threadpool(_write, state, entry(status.HTTP_200_OK))
+    except WarehouseError as failure:
+        log.error("%s %s: the audit row was not written, the data withheld: %s", request.method, route, failure)
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=NOT_AUDITED) from None
+
+
+# Routes that take the facts (to name the participants they listed) declare ``facts: Audit``.
+Audit = Annotated[AuditFacts, Depends(audited, scope="function")]
+AUDITED = Depends(audited, scope="function")
