@@ -25,6 +25,7 @@ class Limits(BaseModel):
     max_points: int = Field(description="Largest max_points a time-series request may ask for (all users together).")
     default_max_points: int = Field(description="max_points when a request gives none.")
     max_summary_days: int = Field(description="Most local days in one /summary request.")
+    max_compliance_days: int = Field(description="Most local days in one /study/compliance request.")
 
 
 class Health(BaseModel):

@@ -14,6 +14,8 @@ DEFAULT_MAX_POINTS = 2_000
 MAX_POINTS_LIMIT = 20_000
 # Ten years of local days in one /summary request.
 MAX_SUMMARY_DAYS = 3660
+# Days one /study/compliance request may cover: three years, the longest study the dashboard draws.
+MAX_COMPLIANCE_DAYS = 1100
 
 
 def invalid(parameter: str, message: str) -> HTTPException:

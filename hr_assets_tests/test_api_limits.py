@@ -46,7 +46,7 @@ def _status(client: TestClient, path: str, **params: Any) -> tuple[int, str]:
 
 def test_limits_are_published_and_documented(client: TestClient) -> None:
     body = client.get("/limits").json()
-    assert set(body) == {"max_users", "max_points", "default_max_points", "max_summary_days"}
+    assert set(body) == {"max_users", "max_points", "default_max_points", "max_summary_days", "max_compliance_days"}
     assert all(isinstance(value, int) and value > 0 for value in body.values())
     assert body["default_max_points"] <= body["max_points"]
     schema = client.get("/openapi.json").json()
@@ -86,3 +86,16 @@ def test_max_summary_days_is_enforced_at_the_published_limit(client: TestClient)
     assert summary(limit)[0] == 404
     status, detail = summary(limit + 1)
     assert status == 422 and detail == f"end_date: at most {limit} days per request"
+
+
+def test_max_compliance_days_is_enforced_at_the_published_limit(client: TestClient) -> None:
+    limit = client.get("/limits").json()["max_compliance_days"]
+    first = date(2024, 1, 1)
+
+    def compliance(days: int) -> tuple[int, str]:
+        last = first + timedelta(days=days - 1)
+        return _status(client, "/study/compliance", start=first.isoformat(), end=last.isoformat())
+
+    assert compliance(limit)[0] == 200
+    status, detail = compliance(limit + 1)
+    assert status == 422 and detail.startswith(f"end: at most {limit} days per request")

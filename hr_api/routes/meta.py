@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from hr_api import __version__
 from hr_api.deps import Caller, State
 from hr_api.models import Health, Limits, ServiceInfo
-from hr_api.params import DEFAULT_MAX_POINTS, MAX_POINTS_LIMIT, MAX_SUMMARY_DAYS, MAX_USERS
+from hr_api.params import DEFAULT_MAX_POINTS, MAX_COMPLIANCE_DAYS, MAX_POINTS_LIMIT, MAX_SUMMARY_DAYS, MAX_USERS
 from hr_api.responses import KEYED
 from hr_assets.warehouse.db import WarehouseError, schema_state
 
@@ -53,6 +53,7 @@ def limits(caller: Caller) -> Limits:
         max_points=MAX_POINTS_LIMIT,
         default_max_points=DEFAULT_MAX_POINTS,
         max_summary_days=MAX_SUMMARY_DAYS,
+        max_compliance_days=MAX_COMPLIANCE_DAYS,
     )
 
 
