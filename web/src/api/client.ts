@@ -1,3 +1,4 @@
+import type { CohortsResponse, ComplianceResponse, ParticipantsResponse } from './study.ts'
 import type { Limits, MultiTimeseriesResponse, SummaryResponse, UserDetail, UsersResponse } from './types.ts'
 
 /** An answer other than 2xx, or no answer at all (status 0), with the message to show. */
@@ -31,8 +32,17 @@ export interface SummaryQuery {
   endDate: string
 }
 
+export interface StudyQuery {
+  start: string // YYYY-MM-DD, local days
+  end: string // inclusive
+  cohort: string | null
+}
+
 export interface ApiClient {
   limits(signal?: AbortSignal): Promise<Limits>
+  compliance(query: StudyQuery, signal?: AbortSignal): Promise<ComplianceResponse>
+  participants(cohort: string | null, signal?: AbortSignal): Promise<ParticipantsResponse>
+  cohorts(signal?: AbortSignal): Promise<CohortsResponse>
   users(signal?: AbortSignal): Promise<UsersResponse>
   user(userId: string, signal?: AbortSignal): Promise<UserDetail>
   multiTimeseries(query: TimeseriesQuery, signal?: AbortSignal): Promise<MultiTimeseriesResponse>
@@ -65,6 +75,8 @@ export function detailOf(body: unknown, fallback: string): string {
   return fallback
 }
 
+const cohortParam = (cohort: string | null): Record<string, string> => (cohort ? { cohort } : {})
+
 export function createClient(options: ClientOptions = {}): ApiClient {
   const baseUrl = options.baseUrl ?? ''
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis)
@@ -94,6 +106,10 @@ export function createClient(options: ClientOptions = {}): ApiClient {
 
   return {
     limits: (signal) => get('/limits', {}, signal),
+    compliance: (query, signal) =>
+      get('/study/compliance', { start: query.start, end: query.end, ...cohortParam(query.cohort) }, signal),
+    participants: (cohort, signal) => get('/study/participants', cohortParam(cohort), signal),
+    cohorts: (signal) => get('/study/cohorts', {}, signal),
     users: (signal) => get('/users', {}, signal),
     user: (userId, signal) => get(`/users/${encodeURIComponent(userId)}`, {}, signal),
     multiTimeseries: (query, signal) =>
