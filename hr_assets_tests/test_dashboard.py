@@ -24,7 +24,15 @@ from hr_assets import localdb
 from hr_assets.settings import PROJECT_ROOT
 from hr_assets.warehouse.api_keys import create_key
 from hr_assets.warehouse.db import connection
-from hr_assets_tests.browser import ApiServer, SimulatedUser, api_server, launch, load_simulated, missing_for_browser
+from hr_assets_tests.browser import (
+    PHONE,
+    ApiServer,
+    PageOpener,
+    SimulatedUser,
+    api_server,
+    load_simulated,
+    missing_for_browser,
+)
 from hr_assets_tests.conftest import TEMPLATE, create_database, drop_database
 
 if missing_for_browser() is None:
@@ -42,9 +50,6 @@ USERS = [
     SimulatedUser("user2", 37, "America/New_York"),
 ]
 DAYS = [date(2025, 6, 1) + timedelta(days=n) for n in range(7)]
-DESKTOP = {"viewport": {"width": 1280, "height": 800}}
-PHONE = {"viewport": {"width": 375, "height": 740}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
-WAIT_MS = 20_000
 
 
 @pytest.fixture(scope="module")
@@ -83,27 +88,9 @@ OpenPage = Callable[..., "Page"]
 def open_page(playwright: Playwright, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[OpenPage]:
     """open_page(url, **context) -> a page in a fresh Chromium profile (url None: not navigated yet);
     its screenshot is saved at the end of the test."""
-    contexts = []
-    pages: list[Page] = []
-
-    def open_(url: str | None, **context: Any) -> Page:
-        options = {**DESKTOP, **context}
-        browser = launch(playwright, tmp_path / f"profile{len(contexts)}", **options)
-        contexts.append(browser)
-        page = browser.new_page()
-        page.set_default_timeout(WAIT_MS)
-        pages.append(page)
-        if url is not None:
-            page.goto(url)
-        return page
-
-    yield open_
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for i, page in enumerate(pages):
-        suffix = f"-{i}" if i else ""
-        page.screenshot(path=SCREENSHOTS / f"{request.node.name}{suffix}.png", full_page=True)
-    for browser in contexts:
-        browser.close()
+    opener = PageOpener(playwright, tmp_path)
+    yield opener
+    opener.close(SCREENSHOTS, request.node.name)
 
 
 # --- helpers ----------------------------------------------------------------------------------

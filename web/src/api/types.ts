@@ -7,6 +7,7 @@ export interface Limits {
   max_points: number
   default_max_points: number
   max_summary_days: number
+  max_compliance_days: number
 }
 
 /** Resolution of a series: raw readings or an aggregate level. */
