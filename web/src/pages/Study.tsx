@@ -21,6 +21,9 @@ import { dayCount, dayOf, parseStudyView, resolveStudyRange, serializeStudyView,
 const ROW_HEIGHT = 18
 const PHONE_ROW_HEIGHT = 22 // a finger needs a taller row
 const PHONE_WIDTH = 600
+// The tooltip's width (.cell-tip, 15rem) and its distance from the pointer, in CSS pixels.
+const TIP_WIDTH = 240
+const TIP_OFFSET = 12
 // The explorer, where a cell leads: the app's own root (the Study page is /app/study).
 const EXPLORER_PATH = window.location.pathname.replace(/study\/?$/, '')
 
@@ -173,7 +176,8 @@ export function StudyPage({ session, registry }: { session: Session; registry: R
               <div
                 className="cell-tip"
                 role="tooltip"
-                style={{ left: Math.min(hover.x + 12, Math.max(width - 240, 0)), top: hover.y + 12 }}
+                // Right of the pointer, or left of it near the right edge (over the status column on a phone).
+                style={{ left: Math.min(hover.x + TIP_OFFSET, width - TIP_WIDTH), top: hover.y + TIP_OFFSET }}
               >
                 <strong>
                   {hover.row.userId} · {hoverDay}

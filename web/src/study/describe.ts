@@ -33,6 +33,13 @@ export function describeCell(row: StudyRow, dayIndex: number, day: string, valid
   }
 }
 
+/** A flag as its badge says it (the N days are in flagLabel, the badge's title). */
+export const FLAG_BADGE: Record<Flag, string> = {
+  no_valid_day: 'no valid day',
+  no_data: 'no data',
+  needs_reconnect: 'reconnect',
+}
+
 /** A flag in a few words, with the study's N days. */
 export function flagLabel(flag: Flag, days: { noValidDay: number; noData: number }): string {
   switch (flag) {

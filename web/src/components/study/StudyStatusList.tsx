@@ -1,4 +1,4 @@
-import { formatShare, flagLabel } from '../../study/describe.ts'
+import { FLAG_BADGE, flagLabel, formatShare } from '../../study/describe.ts'
 import type { StudyRow } from '../../study/rows.ts'
 
 interface Props {
@@ -35,7 +35,7 @@ export function StudyStatusList({ rows, rowHeight, flagDays, compact }: Props) {
           <span className="flags">
             {row.status?.flags.map((flag) => (
               <span key={flag} className="flag" title={flagLabel(flag, flagDays)}>
-                {compact ? '!' : flagLabel(flag, flagDays)}
+                {compact ? '!' : FLAG_BADGE[flag]}
               </span>
             ))}
           </span>
