@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # the image) every process would otherwise compile Dagster's ~1,000 modules again, ~1 s each start.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: run test stop install lint bench-ingest bench-api bench-web bench-scale web web-test clean
+.PHONY: run test stop install lint bench-ingest bench-api bench-web bench-scale bench-study web web-test clean
 
 # The dashboard (web/): built into web/dist, which the API serves under /app/.
 WEB_TOOLCHAIN := web/toolchain.sh
@@ -81,6 +81,9 @@ bench-web: install web
 
 bench-scale: install
 	$(VENV)/bin/python bench/scale.py $(ARGS)
+
+bench-study: install
+	$(VENV)/bin/python bench/study.py $(ARGS)
 
 clean: stop
 	rm -rf .hr $(VENV) web/dist web/node_modules

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -21,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from hr_api.deps import ApiState, Caller, State
 from hr_assets.warehouse import audit
 from hr_assets.warehouse.db import SchemaError, WarehouseError, WarehouseTimeout, WarehouseUnavailable
+from hr_assets.warehouse.users import USER_ID_RE
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +41,24 @@ class AuditFacts:
 
 
 def _requested(request: Request) -> AuditFacts:
+    """The participants and range a request names, as far as they are in the forms the API accepts: a value it
+    refuses (a 422) is not copied into the log."""
     named = [request.path_params.get("user_id"), request.query_params.get("user_id")]
     named += request.query_params.get("user_ids", "").split(",")
-    participants = list(dict.fromkeys(p.strip() for p in named if p and p.strip()))
+    participants = list(dict.fromkeys(p.strip() for p in named if p and USER_ID_RE.match(p.strip())))
     for start, end in _RANGE_PARAMETERS:
         if start in request.query_params or end in request.query_params:
-            return AuditFacts(participants, request.query_params.get(start), request.query_params.get(end))
+            return AuditFacts(participants, _instant(request, start), _instant(request, end))
     return AuditFacts(participants)
+
+
+def _instant(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name, "").strip()
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return value
 
 
 def _status_of(exc: BaseException) -> int:

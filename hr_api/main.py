@@ -30,6 +30,7 @@ from hr_api.metrics import ApiMetrics, MetricsMiddleware
 from hr_api.responses import LOOPBACK_ONLY
 from hr_api.routes import meta, metrics, study, summary, timeseries, users
 from hr_assets.settings import HrSettings, get_settings
+from hr_assets.study import StudyRules
 from hr_assets.warehouse.db import ConnectionPool, SchemaError, WarehouseError, WarehouseTimeout, WarehouseUnavailable
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
         )
         pool.open()
         metrics_key = settings.api_metrics_key.get_secret_value() if settings.api_metrics_key else None
-        metrics = ApiMetrics(pool, __version__, settings.prometheus_multiproc_dir)
+        metrics = ApiMetrics(pool, __version__, settings.prometheus_multiproc_dir, StudyRules.from_settings(settings))
         app.state.hr = ApiState(settings, pool, KeyVerifier(pool, metrics_key), metrics)
         log.info("hr-api %s: auth %s", __version__, settings.api_auth)
         try:

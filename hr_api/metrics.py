@@ -9,6 +9,8 @@ Series (the names the monitoring stack's panels and alerts use):
   hr_api_info{version}                                    gauge, 1
   hr_user_active{user_id}                                 gauge, 1 per active user
   hr_user_newest_reading_timestamp_seconds{user_id}       gauge, per active user with readings
+  hr_study_participant_flag{user_id, cohort, flag}        gauge, 1 per flag a participant raises (docs/study.md)
+  hr_study_flagged_participants{cohort, flag}             gauge, flagged participants per cohort and flag
 Each app has its own registry (several apps in one process, as in tests, do not collide).
 With several workers (`hr api --workers`), prometheus-client's multiprocess mode sums the requests.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -26,8 +29,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hr_assets.study import StudyRules, flagged_by_cohort, participant_statuses
 from hr_assets.warehouse.db import ConnectionPool, WarehouseError
 from hr_assets.warehouse.readings import user_extents
+from hr_assets.warehouse.study import Scope as StudyScope
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +49,9 @@ class ApiMetrics:
     request counters and histograms of all workers are added up at each scrape; the pool and data
     gauges are those of the worker that answers."""
 
-    def __init__(self, pool: ConnectionPool, version: str, shared_dir: Path | None = None) -> None:
+    def __init__(
+        self, pool: ConnectionPool, version: str, shared_dir: Path | None = None, study_rules: StudyRules | None = None
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.scrape_registry = self.registry
         if shared_dir is not None:
@@ -63,7 +70,7 @@ class ApiMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.scrape_registry.register(_WarehouseCollector(pool, version))
+        self.scrape_registry.register(_WarehouseCollector(pool, version, study_rules))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -73,9 +80,10 @@ class ApiMetrics:
 class _WarehouseCollector(Collector):
     """Pool figures and, read at scrape time from the load records, each active user's newest reading."""
 
-    def __init__(self, pool: ConnectionPool, version: str) -> None:
+    def __init__(self, pool: ConnectionPool, version: str, study_rules: StudyRules | None = None) -> None:
         self._pool = pool
         self._version = version
+        self._study_rules = study_rules
 
     def collect(self) -> Iterable[Metric]:
         info = GaugeMetricFamily("hr_api_info", "The API's version.", labels=["version"])
@@ -118,6 +126,33 @@ class _WarehouseCollector(Collector):
                 newest.add_metric([extent.user_id], extent.last_reading.timestamp())
         yield active
         yield newest
+        if up and self._study_rules is not None:
+            yield from self._study_flags(self._study_rules)
+
+    def _study_flags(self, rules: StudyRules) -> Iterator[Metric]:
+        """The study view's flags (the participants of every cohort; retired ones raise none)."""
+        participant = GaugeMetricFamily(
+            "hr_study_participant_flag",
+            "1 for each flag a participant raises: no_valid_day, no_data, needs_reconnect.",
+            labels=["user_id", "cohort", "flag"],
+        )
+        counts = GaugeMetricFamily(
+            "hr_study_flagged_participants", "Participants raising each flag, per cohort.", labels=["cohort", "flag"]
+        )
+        try:
+            with self._pool.connection(wait_seconds=SCRAPE_WAIT_SECONDS) as conn:
+                statuses = participant_statuses(conn, StudyScope(True, frozenset()), rules, datetime.now(UTC))
+        except WarehouseError as exc:
+            log.warning("metrics: study flags unavailable: %s", exc)
+            return
+        for status in statuses:
+            for flag in status.flags:
+                participant.add_metric([status.user_id, status.cohort or "", flag], 1)
+        for cohort, by_flag in flagged_by_cohort(statuses).items():
+            for flag, user_ids in by_flag.items():
+                counts.add_metric([cohort or "", flag], len(user_ids))
+        yield participant
+        yield counts
 
 
 class MetricsMiddleware:

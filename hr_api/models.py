@@ -39,6 +39,9 @@ class Health(BaseModel):
 
 class UserList(BaseModel):
     users: list[str]
+    cohorts: dict[str, str | None] = Field(
+        default_factory=dict, description="Each listed user's study cohort (null: none); see /study."
+    )
     total_count: int
     last_updated: datetime | None = Field(description="When the registry of these users last changed.")
 
@@ -48,6 +51,7 @@ class UserDetail(BaseModel):
     display_name: str
     timezone: str = Field(description="IANA time zone: the user's local days are days in this zone.")
     source: str
+    cohort: str | None = Field(default=None, description="The study cohort (a site, an arm), if any.")
     start_date: date
     retired: bool
     retired_at: datetime | None

@@ -13,6 +13,8 @@
   hr serve                               the Dagster webserver and daemon (dg dev), and the API, on 127.0.0.1
   hr api                                 the query API (and dashboard) alone
   hr api-keys create | list | revoke     bearer keys of the API
+  hr study status | compliance           who is wearing, syncing and connected (docs/study.md)
+  hr audit                               who read which participant's data through the API
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hr_assets import localdb
+from hr_assets.cli_study import audit, study
 from hr_assets.settings import PROJECT_ROOT, get_settings
 
 if TYPE_CHECKING:
@@ -217,6 +220,7 @@ def _parse_config(pairs: tuple[str, ...], export_path: str | None) -> dict[str, 
     type=click.DateTime(["%Y-%m-%d"]),
     help="First date to load (default: the source's first date, else 30 days ago).",
 )
+@click.option("--cohort", help="The study cohort (a site, an arm) the user belongs to.")
 def users_add(
     user_id: str,
     timezone: str,
@@ -226,6 +230,7 @@ def users_add(
     config_pairs: tuple[str, ...],
     display_name: str | None,
     start_date: Any,
+    cohort: str | None,
 ) -> None:
     """Register USER_ID."""
     from hr_assets.sources import SOURCES, UserProfile
@@ -238,7 +243,7 @@ def users_add(
             profile = UserProfile(user_id, timezone, source, seed, config)
             available = SOURCES[source].available_dates(profile) if source in SOURCES else None
             first = available.first if available else date.today() - timedelta(days=DEFAULT_USERS_HISTORY_DAYS)
-        new = NewUser(user_id, timezone, first, source, display_name, seed, config)
+        new = NewUser(user_id, timezone, first, source, display_name, seed, config, cohort)
         with _warehouse().connection() as conn:
             user = add_user(conn, new, known_sources=SOURCES.kinds)
     click.echo(f"added {user.id} ({user.timezone}, {user.source}, from {user.start_date})")
@@ -286,6 +291,8 @@ def users_import(roster: Path) -> None:
 @click.option("--name", "display_name")
 @click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--reactivate", is_flag=True, help="Schedule a retired user again.")
+@click.option("--cohort", help="Move the user into this cohort.")
+@click.option("--no-cohort", is_flag=True, help="Take the user out of its cohort.")
 def users_update(
     user_id: str,
     timezone: str | None,
@@ -296,6 +303,8 @@ def users_update(
     display_name: str | None,
     start_date: Any,
     reactivate: bool,
+    cohort: str | None,
+    no_cohort: bool,
 ) -> None:
     """Change USER_ID's settings (only the options given)."""
     from hr_assets.sources import SOURCES
@@ -308,6 +317,8 @@ def users_update(
             user_id,
             known_sources=SOURCES.kinds,
             reactivate=reactivate,
+            clear_cohort=no_cohort,
+            cohort=cohort,
             timezone=timezone,
             source=source,
             seed=seed,
@@ -379,7 +390,7 @@ def users_list(include_retired: bool, as_json: bool) -> None:
         return
     for u in found:
         state = f"retired {u.retired_at:%Y-%m-%d}" if u.retired_at else "active"
-        click.echo(f"{u.id:<20} {u.timezone:<22} {u.source:<14} from {u.start_date}  {state}")
+        click.echo(f"{u.id:<20} {u.timezone:<22} {u.source:<14} {u.cohort or '-':<12} from {u.start_date}  {state}")
 
 
 # --- Dagster ------------------------------------------------------------------------------------
@@ -633,8 +644,9 @@ def api_keys() -> None:
 @click.option("--user", "user_ids", multiple=True, help="A user the key may read (repeatable).")
 @click.option("--all", "all_users", is_flag=True, help="Every user (and /metrics).")
 @click.option("--metrics", is_flag=True, help="May read /metrics.")
+@click.option("--cohort", help="The participants of this cohort, as it is at each request (those added later too).")
 @click.option("--name", default="", help="What the key is for (shown by list).")
-def api_keys_create(user_ids: tuple[str, ...], all_users: bool, metrics: bool, name: str) -> None:
+def api_keys_create(user_ids: tuple[str, ...], all_users: bool, metrics: bool, cohort: str | None, name: str) -> None:
     """Make a key and print it once."""
     from hr_assets.warehouse.api_keys import create_key
     from hr_assets.warehouse.users import list_users
@@ -643,14 +655,21 @@ def api_keys_create(user_ids: tuple[str, ...], all_users: bool, metrics: bool, n
         registered = {u.id for u in list_users(conn, include_retired=True)}
         key, secret = create_key(
             conn,
-            name=name or (", ".join(user_ids) if user_ids else "all" if all_users else "metrics"),
+            name=name or _key_name(user_ids, all_users, cohort),
             user_ids=list(user_ids),
             all_users=all_users,
             metrics=metrics,
+            cohort=cohort,
             registered=registered,
         )
     click.echo(f"key {key.id} ({key.name}); shown once, keep it somewhere safe:", err=True)
     click.echo(secret)
+
+
+def _key_name(user_ids: tuple[str, ...], all_users: bool, cohort: str | None) -> str:
+    if user_ids:
+        return ", ".join(user_ids)
+    return "all" if all_users else f"cohort {cohort}" if cohort else "metrics"
 
 
 @api_keys.command("list")
@@ -661,7 +680,8 @@ def api_keys_list(include_revoked: bool) -> None:
     with _clear_errors(), _warehouse().connection() as conn:
         found = list_keys(conn, include_revoked=include_revoked)
     for key in found:
-        reads = "all users" if key.all_users else ", ".join(key.user_ids) or "no users"
+        reads = "all users" if key.all_users else f"cohort {key.cohort}" if key.cohort else ", ".join(key.user_ids)
+        reads = reads or "no users"
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
         metrics = " + metrics" if key.metrics or key.all_users else ""
         click.echo(f"{key.id:<5} {key.prefix}...  {reads}{metrics}  ({key.name}; {key.created_at:%Y-%m-%d}, {state})")
@@ -676,3 +696,7 @@ def api_keys_revoke(key_id: int) -> None:
     with _clear_errors(), _warehouse().connection() as conn:
         revoke_key(conn, key_id)
     click.echo(f"revoked key {key_id}")
+
+
+main.add_command(study)
+main.add_command(audit)

@@ -2,7 +2,8 @@
 
 Columns (a header row names them, in any order): ``id``, ``timezone``, ``source``, ``settings``
 (a JSON object of the source's settings, may be empty), ``start_date`` (YYYY-MM-DD, may be empty:
-the source's first day with data, else 30 days ago); optional ``name`` and ``seed``. Every row is
+the source's first day with data, else 30 days ago); optional ``name``, ``seed`` and ``cohort`` (the study
+cohort, a site or an arm; empty: none). Every row is
 checked before anything is written; each bad row is reported with its line and every reason,
 and the good rows are registered in one transaction.
 """
@@ -20,10 +21,17 @@ from typing import Any
 import psycopg
 
 from hr_assets.sources import SourceRegistry, UserProfile
-from hr_assets.warehouse.users import NewUser, UserError, add_user, validate_timezone, validate_user_id
+from hr_assets.warehouse.users import (
+    NewUser,
+    UserError,
+    add_user,
+    validate_cohort,
+    validate_timezone,
+    validate_user_id,
+)
 
 REQUIRED_COLUMNS = ("id", "timezone", "source", "settings", "start_date")
-OPTIONAL_COLUMNS = ("name", "seed")
+OPTIONAL_COLUMNS = ("name", "seed", "cohort")
 # A start date left empty, for a source that does not know its first day: this many days back.
 DEFAULT_HISTORY_DAYS = 30
 
@@ -93,6 +101,9 @@ def _row_user(values: dict[str, str], sources: SourceRegistry, today: date, reas
     user_id, timezone, source = values["id"], values["timezone"], values["source"]
     check(validate_user_id, user_id)
     check(validate_timezone, timezone)
+    cohort = values.get("cohort") or None
+    if cohort is not None:
+        check(validate_cohort, cohort)
     if source not in sources:
         reasons.append(f"unknown source {source!r}; known: {', '.join(sorted(sources.kinds))}")
     settings: dict[str, Any] = {}
@@ -127,7 +138,7 @@ def _row_user(values: dict[str, str], sources: SourceRegistry, today: date, reas
     if start is None:
         available = sources[source].available_dates(UserProfile(user_id, timezone, source, seed, settings))
         start = available.first if available else today - timedelta(days=DEFAULT_HISTORY_DAYS)
-    return NewUser(user_id, timezone, start, source, values.get("name") or None, seed, settings)
+    return NewUser(user_id, timezone, start, source, values.get("name") or None, seed, settings, cohort)
 
 
 def register_roster(conn: psycopg.Connection, users: list[NewUser], sources: SourceRegistry) -> None:

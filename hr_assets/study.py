@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from statistics import fmean
 
 import psycopg
 
+from hr_assets.settings import HrSettings
 from hr_assets.transform import zone
 from hr_assets.warehouse.study import (
     DueDays,
@@ -50,6 +51,10 @@ class StudyRules:
     valid_day_minutes: int
     flag_no_valid_day_days: int
     flag_no_data_days: int
+
+    @classmethod
+    def from_settings(cls, settings: HrSettings) -> StudyRules:
+        return cls(settings.valid_day_minutes, settings.flag_no_valid_day_days, settings.flag_no_data_days)
 
 
 @dataclass(frozen=True)
@@ -203,6 +208,16 @@ def cohort_summaries(statuses: Iterable[ParticipantStatus]) -> list[CohortSummar
     ]
 
 
+def flagged_by_cohort(statuses: Iterable[ParticipantStatus]) -> dict[str | None, dict[str, list[str]]]:
+    """Per cohort (None: without one) and flag, the flagged participants' ids; every flag of a cohort present."""
+    found: dict[str | None, dict[str, list[str]]] = {}
+    for status in statuses:
+        by_flag = found.setdefault(status.cohort, {flag: [] for flag in FLAGS})
+        for flag in status.flags:
+            by_flag[flag].append(status.user_id)
+    return found
+
+
 def flagged_first(statuses: list[ParticipantStatus]) -> list[ParticipantStatus]:
     """Flagged participants first (most flags first), then the rest, each by id."""
     return sorted(statuses, key=lambda s: (-len(s.flags), s.user_id))
@@ -241,6 +256,17 @@ def compliance_grid(
 
 
 CSV_COLUMNS = ("user_id", "cohort", "day", "worn_minutes", "valid", "first_reading", "last_reading")
+
+
+def csv_cell(value: object) -> object:
+    """A grid value as the CSV shows it: empty for none, true/false, instants in UTC with Z."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value
 
 
 def compliance_csv_rows(

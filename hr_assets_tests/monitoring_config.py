@@ -36,6 +36,8 @@ API_SERIES = {
     "hr_api_info",
     "hr_user_newest_reading_timestamp_seconds",
     "hr_user_active",
+    "hr_study_participant_flag",
+    "hr_study_flagged_participants",
 }
 # Built into the postgres exporter (all versions since 0.11) and into Prometheus.
 EXPORTER_BUILTIN_SERIES = {"pg_up", "pg_database_size_bytes"}

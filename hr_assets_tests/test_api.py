@@ -120,6 +120,7 @@ def test_user_detail_has_the_registry_entry_and_the_reading_extent(client: TestC
         "display_name": "kathmandu",
         "timezone": "Asia/Kathmandu",
         "source": "simulated",
+        "cohort": None,
         "start_date": DAYS[0].isoformat(),
         "retired": False,
         "retired_at": None,

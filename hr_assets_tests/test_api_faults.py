@@ -277,7 +277,7 @@ def _status_requests(path: str, query: dict[str, str]) -> dict[str, tuple[str, d
     """For each status: (path, query, key name) that should answer it, on a warehouse that works (503: one
     that cannot be reached)."""
     key = "metrics" if path == "/metrics" else "all"
-    invalid = {**query, "end_date": query.get("start_date", ""), "user_id": "x y"}
+    invalid = {**query, "end_date": query.get("start_date", ""), "user_id": "x y", "cohort": "Not A Cohort"}
     return {
         "200": (path, query, key),
         "401": (path, query, "none"),

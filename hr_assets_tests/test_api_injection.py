@@ -79,6 +79,10 @@ VALID = {
     "end_date": "2025-06-02",
     "interval": "1h",
     "max_points": "2000",
+    "start": "2025-06-01",
+    "end": "2025-06-02",
+    "cohort": "site-a",
+    "format": "json",
 }
 # Statements the driver sends on its own: transaction control.
 DRIVER_STATEMENTS = re.compile(

@@ -662,6 +662,9 @@ def test_freshness_job_fails_naming_the_late_user_then_passes_once_it_lands(
     assert metadata["late_users"] == "angeles"
     assert metadata["missing"] == [angeles_key] and metadata["incomplete"] == []
     assert metadata["active_users"] == 2
+    # The study view's flags alongside: angeles (from 2025-01-01) has never had a reading.
+    flagged = {k: v for k, v in metadata.items() if k.startswith("flagged_")}
+    assert flagged == {"flagged_no_valid_day": "angeles", "flagged_no_data": "angeles", "flagged_needs_reconnect": ""}
     [alert] = receiver.received
     assert alert.body["event"] == "freshness" and alert.body["missing"] == [angeles_key]
     assert "angeles" in alert.body["text"]
@@ -670,6 +673,7 @@ def test_freshness_job_fails_naming_the_late_user_then_passes_once_it_lands(
     fresh = job.execute_in_process(instance=instance, resources=_resources(db_url, receiver.url))
     [check] = fresh.get_asset_check_evaluations()
     assert check.passed and _values(check)["late_users"] == ""
+    assert _values(check)["flagged_no_valid_day"] == _values(check)["flagged_no_data"] == ""
     assert len(receiver.received) == 1  # no new alert
 
 

@@ -306,3 +306,19 @@ def test_a_key_for_a_cohort_and_users_at_once_is_refused(study: psycopg.Connecti
         create_key(study, name="x", user_ids=["p1"], cohort="site-a", registered={"p1"})
     with pytest.raises(ValueError, match="invalid cohort 'Site A'"):
         create_key(study, name="x", user_ids=[], cohort="Site A", registered=set())
+
+
+def test_the_metrics_publish_each_flagged_participant_and_the_count_per_cohort_and_flag(client: TestClient) -> None:
+    text = client.get("/metrics").text
+    flags = sorted(line for line in text.splitlines() if line.startswith("hr_study_participant_flag{"))
+    assert flags == [
+        'hr_study_participant_flag{cohort="",flag="no_data",user_id="p4"} 1.0',
+        'hr_study_participant_flag{cohort="",flag="no_valid_day",user_id="p4"} 1.0',
+        'hr_study_participant_flag{cohort="site-b",flag="no_data",user_id="p3"} 1.0',
+        'hr_study_participant_flag{cohort="site-b",flag="no_valid_day",user_id="p3"} 1.0',
+    ]
+    counts = {line for line in text.splitlines() if line.startswith("hr_study_flagged_participants{")}
+    assert 'hr_study_flagged_participants{cohort="site-a",flag="no_valid_day"} 0.0' in counts
+    assert 'hr_study_flagged_participants{cohort="site-b",flag="no_valid_day"} 1.0' in counts
+    assert 'hr_study_flagged_participants{cohort="",flag="no_data"} 1.0' in counts
+    assert len(counts) == 3 * 3  # three cohorts (none included) x three flags

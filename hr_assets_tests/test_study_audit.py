@@ -104,10 +104,15 @@ def test_refused_and_invalid_requests_are_audited_with_their_status(
     assert _get(client, secret, "/timeseries", user_id="p3", **RANGE).status_code == 404  # outside the cohort
     assert _get(client, secret, "/summary", user_id="p1", start_date="2026-01-05").status_code == 422
     assert _get(client, secret, "/study/compliance", start="2026-01-09", end="2026-01-01").status_code == 422
+    # Values the API refuses are not copied into the log.
+    assert (
+        _get(client, secret, "/timeseries", user_id="p1'--", start_date="x", end_date="2026-01-06").status_code == 422
+    )
     assert conn.execute(AUDIT_ROWS).fetchall() == [
         (key_id, "/timeseries", ["p3"], RANGE["start_date"], RANGE["end_date"], 404),
         (key_id, "/summary", ["p1"], "2026-01-05", None, 422),
         (key_id, "/study/compliance", [], "2026-01-09", "2026-01-01", 422),
+        (key_id, "/timeseries", [], None, "2026-01-06", 422),
     ]
 
 

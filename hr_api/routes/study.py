@@ -20,7 +20,15 @@ from hr_api.params import MAX_COMPLIANCE_DAYS, invalid, parse_day
 from hr_api.responses import INVALID, KEYED
 from hr_api.study_models import Cohorts, Compliance, Participants
 from hr_assets.settings import HrSettings
-from hr_assets.study import CSV_COLUMNS, StudyRules, cohort_summaries, compliance_csv_rows, compliance_grid, day_range
+from hr_assets.study import (
+    CSV_COLUMNS,
+    StudyRules,
+    cohort_summaries,
+    compliance_csv_rows,
+    compliance_grid,
+    csv_cell,
+    day_range,
+)
 from hr_assets.study import participant_statuses as read_statuses
 from hr_assets.warehouse.study import Scope
 from hr_assets.warehouse.users import COHORT_RE
@@ -38,7 +46,7 @@ CohortFilter = Annotated[
 
 
 def rules(settings: HrSettings) -> StudyRules:
-    return StudyRules(settings.valid_day_minutes, settings.flag_no_valid_day_days, settings.flag_no_data_days)
+    return StudyRules.from_settings(settings)
 
 
 def scope(caller: Caller, cohort: str | None) -> Scope:
@@ -113,22 +121,12 @@ def _csv(rows: list[tuple[object, ...]], first: date, last: date) -> Response:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow(_csv_cell(value) for value in row)
+        writer.writerow(csv_cell(value) for value in row)
     return Response(
         buffer.getvalue(),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="compliance_{first}_{last}.csv"'},
     )
-
-
-def _csv_cell(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return value
 
 
 @router.get(

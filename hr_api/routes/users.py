@@ -24,6 +24,7 @@ def users(caller: Caller, state: State) -> UserList:
     readable = [u for u in registered if caller.may_read(u.id)]
     return UserList(
         users=[u.id for u in readable],
+        cohorts={u.id: u.cohort for u in readable},
         total_count=len(readable),
         last_updated=max((u.updated_at for u in readable if u.updated_at), default=None),
     )
@@ -54,6 +55,7 @@ def user(
         display_name=found.display_name,
         timezone=found.timezone,
         source=found.source,
+        cohort=found.cohort,
         start_date=found.start_date,
         retired=found.retired_at is not None,
         retired_at=found.retired_at,

@@ -52,7 +52,7 @@ def record(conn: psycopg.Connection, entry: AuditEntry) -> None:
         "status": entry.status,
     }
     with conn.pipeline(), conn.transaction():
-        conn.execute("SET TRANSACTION READ WRITE")
+        conn.execute(query("audit_read_write"))
         conn.execute(query("audit_insert"), params)
 
 

@@ -14,11 +14,14 @@ from hr_assets.alerts import AlertResource
 from hr_assets.defs.users.assets import USER_REGISTRY
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import get_settings
+from hr_assets.study import FLAGS, StudyRules, participant_statuses
 from hr_assets.user_day import UserDay, latest_complete_day
 from hr_assets.warehouse.status import partition_loads
+from hr_assets.warehouse.study import Scope
 from hr_assets.warehouse.users import list_users
 
 LATEST_DAY_LOADED_CHECK = "latest_day_loaded"
+EVERYONE = Scope(all_users=True, user_ids=frozenset())
 
 
 def late_partitions(
@@ -49,6 +52,9 @@ def _latest_day_loaded(now: Callable[[], datetime]) -> dg.AssetChecksDefinition:
     def latest_day_loaded(warehouse: WarehouseResource, alerts: AlertResource) -> dg.AssetCheckResult:
         missing, incomplete, active = late_partitions(warehouse, now(), get_settings().coverage_warn_threshold)
         late = [p.key for p in missing + incomplete]
+        with warehouse.connection() as conn:  # the study view's flags, listed alongside (docs/study.md)
+            statuses = participant_statuses(conn, EVERYONE, StudyRules.from_settings(get_settings()), now())
+        flagged = {flag: sorted(s.user_id for s in statuses if flag in s.flags) for flag in FLAGS}
         passed = not late
         description = (
             f"all {active} active users are up to date"
@@ -72,6 +78,7 @@ def _latest_day_loaded(now: Callable[[], datetime]) -> dg.AssetChecksDefinition:
                 "missing": dg.MetadataValue.json([p.key for p in missing]),
                 "incomplete": dg.MetadataValue.json([p.key for p in incomplete]),
                 "late_users": ", ".join(sorted({p.user_id for p in missing + incomplete})),
+                **{f"flagged_{flag}": ", ".join(user_ids) for flag, user_ids in flagged.items()},
             },
         )
 
