@@ -1,4 +1,4 @@
-import type { CohortsResponse, ComplianceResponse, ParticipantsResponse } from './study.ts'
+import type { ComplianceResponse, ParticipantsResponse } from './study.ts'
 import type { Limits, MultiTimeseriesResponse, SummaryResponse, UserDetail, UsersResponse } from './types.ts'
 
 /** An answer other than 2xx, or no answer at all (status 0), with the message to show. */
@@ -35,14 +35,12 @@ export interface SummaryQuery {
 export interface StudyQuery {
   start: string // YYYY-MM-DD, local days
   end: string // inclusive
-  cohort: string | null
 }
 
 export interface ApiClient {
   limits(signal?: AbortSignal): Promise<Limits>
   compliance(query: StudyQuery, signal?: AbortSignal): Promise<ComplianceResponse>
-  participants(cohort: string | null, signal?: AbortSignal): Promise<ParticipantsResponse>
-  cohorts(signal?: AbortSignal): Promise<CohortsResponse>
+  participants(signal?: AbortSignal): Promise<ParticipantsResponse>
   users(signal?: AbortSignal): Promise<UsersResponse>
   user(userId: string, signal?: AbortSignal): Promise<UserDetail>
   multiTimeseries(query: TimeseriesQuery, signal?: AbortSignal): Promise<MultiTimeseriesResponse>
@@ -75,8 +73,6 @@ export function detailOf(body: unknown, fallback: string): string {
   return fallback
 }
 
-const cohortParam = (cohort: string | null): Record<string, string> => (cohort ? { cohort } : {})
-
 export function createClient(options: ClientOptions = {}): ApiClient {
   const baseUrl = options.baseUrl ?? ''
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis)
@@ -106,10 +102,8 @@ export function createClient(options: ClientOptions = {}): ApiClient {
 
   return {
     limits: (signal) => get('/limits', {}, signal),
-    compliance: (query, signal) =>
-      get('/study/compliance', { start: query.start, end: query.end, ...cohortParam(query.cohort) }, signal),
-    participants: (cohort, signal) => get('/study/participants', cohortParam(cohort), signal),
-    cohorts: (signal) => get('/study/cohorts', {}, signal),
+    compliance: (query, signal) => get('/study/compliance', { start: query.start, end: query.end }, signal),
+    participants: (signal) => get('/study/participants', {}, signal),
     users: (signal) => get('/users', {}, signal),
     user: (userId, signal) => get(`/users/${encodeURIComponent(userId)}`, {}, signal),
     multiTimeseries: (query, signal) =>

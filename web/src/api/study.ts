@@ -1,4 +1,4 @@
-// Response shapes of the study routes (GET /study/compliance, /study/participants, /study/cohorts).
+// Response shapes of the study routes the dashboard reads (GET /study/compliance, /study/participants).
 
 export type Flag = 'no_valid_day' | 'no_data' | 'needs_reconnect'
 
@@ -44,16 +44,4 @@ export interface ParticipantsResponse {
   flag_no_valid_day_days: number
   flag_no_data_days: number
   participants: ParticipantStatus[]
-}
-
-export interface CohortLine {
-  cohort: string | null
-  participants: number
-  flagged: number
-  valid_days_7_mean: number | null
-  newest_reading: string | null
-}
-
-export interface CohortsResponse {
-  cohorts: CohortLine[]
 }

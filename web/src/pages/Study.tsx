@@ -15,7 +15,7 @@ import { useUrlState } from '../hooks/useUrlState.ts'
 import { formatCount } from '../lib/format.ts'
 import { describeCell, formatShare } from '../study/describe.ts'
 import { explorerDayLink } from '../study/links.ts'
-import { buildRows, filterRows, rowsCsv, sortRows, totalsOf } from '../study/rows.ts'
+import { buildRows, cohortsOf, filterRows, rowsCsv, sortRows, totalsOf } from '../study/rows.ts'
 import { dayCount, dayOf, parseStudyView, resolveStudyRange, serializeStudyView, type StudyView } from '../study/view.ts'
 
 const ROW_HEIGHT = 18
@@ -50,8 +50,9 @@ export function StudyPage({ session, registry }: { session: Session; registry: R
   const limits = registry.limits.data
   const range = useMemo(() => resolveStudyRange(view.range, today), [view.range, today])
   const tooLong = limits !== null && dayCount(range) > limits.max_compliance_days
-  const asked = limits !== null && !tooLong ? range : null
-  const { grid, gridKey, statuses, cohorts } = useStudyData(asked, view.cohort, session.attempt)
+  // Asked at once, not after /limits: a range the API refuses gets its own message back meanwhile.
+  const asked = tooLong ? null : range
+  const { grid, gridKey, statuses } = useStudyData(asked, session.attempt)
 
   const compliance = grid.dataKey === gridKey ? grid.data : null
   const status = statuses.data
@@ -60,17 +61,18 @@ export function StudyPage({ session, registry }: { session: Session; registry: R
     [compliance, status],
   )
   const shown = useMemo(
-    () => sortRows(filterRows(allRows, view.flaggedOnly), view.sort, view.descending),
-    [allRows, view.flaggedOnly, view.sort, view.descending],
+    () => sortRows(filterRows(allRows, view), view.sort, view.descending),
+    [allRows, view],
   )
   const totals = useMemo(() => totalsOf(shown), [shown])
+  const cohorts = useMemo(() => cohortsOf(allRows), [allRows])
   const timeZones = useMemo(
     () => new Map((status?.participants ?? []).map((p) => [p.user_id, p.timezone])),
     [status],
   )
 
   const update = (change: Partial<StudyView>) => setView((previous) => ({ ...previous, ...change }))
-  const errors = [registry.limits.error, grid.error, statuses.error, cohorts.error]
+  const errors = [registry.limits.error, grid.error, statuses.error]
   const unauthorized = errors.find((e): e is ApiError => e instanceof ApiError && e.status === 401)
   const failed = grid.error ?? statuses.error
   const state = failed ? 'error' : compliance === null ? 'loading' : 'ready'
@@ -98,7 +100,7 @@ export function StudyPage({ session, registry }: { session: Session; registry: R
       <StudyControls
         view={view}
         range={range}
-        cohorts={(cohorts.data?.cohorts ?? []).flatMap((line) => (line.cohort ? [line.cohort] : []))}
+        cohorts={cohorts}
         onChange={update}
         onDownload={() => {
           if (!compliance) return

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ComplianceParticipant } from '../api/study.ts'
-import { CELL_COLOURS, cellColour, cellState, complianceOf } from './cells.ts'
+import { CELL_COLOURS, cellColour, cellState, complianceOf, rowPixels } from './cells.ts'
 
 const DAYS = ['2026-01-01', '2026-01-02', '2026-01-03', '2026-01-04', '2026-01-05', '2026-01-06']
 
@@ -63,5 +63,14 @@ describe('heatmap cells', () => {
 
   it('counts a participant’s compliance over the due days only', () => {
     expect(complianceOf(participant, DAYS)).toEqual({ valid: 1, invalid: 2, noData: 1, due: 4, share: 0.25 })
+  })
+
+  it('paints a row as one opaque pixel per day, in the cells’ colours', () => {
+    const pixels = rowPixels(participant, DAYS, 600)
+    expect(pixels).toHaveLength(DAYS.length * 4)
+    DAYS.forEach((day, i) => {
+      const colour = cellColour(cellState(participant, i, day), participant.worn_minutes[i] ?? null, 600)
+      expect([...pixels.slice(i * 4, i * 4 + 4)]).toEqual([...colour, 255])
+    })
   })
 })

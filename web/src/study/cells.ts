@@ -85,3 +85,13 @@ export function complianceOf(participant: ComplianceParticipant, days: string[])
     share: due ? counts.valid / due : null,
   }
 }
+
+/** A participant's row of the heatmap as RGBA pixels, one per day: computed once, copied on every redraw. */
+export function rowPixels(participant: ComplianceParticipant, days: string[], validDayMinutes: number): Uint8ClampedArray {
+  const pixels = new Uint8ClampedArray(days.length * 4)
+  days.forEach((day, d) => {
+    const [red, green, blue] = cellColour(cellState(participant, d, day), participant.worn_minutes[d] ?? null, validDayMinutes)
+    pixels.set([red, green, blue, 255], d * 4)
+  })
+  return pixels
+}

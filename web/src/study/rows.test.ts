@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ComplianceParticipant, ComplianceResponse, Flag, ParticipantStatus } from '../api/study.ts'
-import { CSV_HEADER, buildRows, filterRows, rowsCsv, sortRows, totalsOf } from './rows.ts'
+import { CSV_HEADER, buildRows, cohortsOf, filterRows, rowsCsv, sortRows, totalsOf } from './rows.ts'
 
 const DAYS = ['2026-01-01', '2026-01-02', '2026-01-03']
 
@@ -79,9 +79,17 @@ describe('study rows', () => {
     expect(ids(sortRows(tied, 'compliance', false))).toEqual(['a', 'b'])
   })
 
-  it('filter to the flagged participants', () => {
-    expect(ids(filterRows(rows, true))).toEqual(['p2', 'p3'])
-    expect(filterRows(rows, false)).toBe(rows)
+  it('filter to the flagged participants, a cohort, or both', () => {
+    expect(ids(filterRows(rows, { cohort: null, flaggedOnly: true }))).toEqual(['p2', 'p3'])
+    expect(filterRows(rows, { cohort: null, flaggedOnly: false })).toBe(rows)
+    expect(ids(filterRows(rows, { cohort: 'site-a', flaggedOnly: false }))).toEqual(['p1', 'p2', 'p4'])
+    expect(ids(filterRows(rows, { cohort: 'site-a', flaggedOnly: true }))).toEqual(['p2'])
+    expect(filterRows(rows, { cohort: 'site-z', flaggedOnly: false })).toEqual([])
+  })
+
+  it('list the cohorts present, participants without one left out', () => {
+    expect(cohortsOf(rows)).toEqual(['site-a'])
+    expect(cohortsOf([])).toEqual([])
   })
 
   it('total what is shown', () => {
@@ -97,7 +105,7 @@ describe('study rows', () => {
   })
 
   it('write what is shown as CSV, in the shown order', () => {
-    const shown = sortRows(filterRows(rows, true), 'compliance', false)
+    const shown = sortRows(filterRows(rows, { cohort: null, flaggedOnly: true }), 'compliance', false)
     const lines = rowsCsv(shown, DAYS).trimEnd().split('\n')
     expect(lines[0]).toBe(CSV_HEADER.join(','))
     expect(lines.slice(1)).toEqual([

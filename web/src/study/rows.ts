@@ -27,8 +27,21 @@ export function isFlagged(row: StudyRow): boolean {
   return (row.status?.flags.length ?? 0) > 0
 }
 
-export function filterRows(rows: StudyRow[], flaggedOnly: boolean): StudyRow[] {
-  return flaggedOnly ? rows.filter(isFlagged) : rows
+export interface RowFilter {
+  /** Only this cohort (null: every cohort, and participants without one). */
+  cohort: string | null
+  flaggedOnly: boolean
+}
+
+/** The rows of a cohort, or the flagged ones: done here, so a change of either asks the API nothing. */
+export function filterRows(rows: StudyRow[], { cohort, flaggedOnly }: RowFilter): StudyRow[] {
+  if (cohort === null && !flaggedOnly) return rows
+  return rows.filter((row) => (cohort === null || row.cohort === cohort) && (!flaggedOnly || isFlagged(row)))
+}
+
+/** The cohorts of the rows, by name (for the cohort picker). */
+export function cohortsOf(rows: StudyRow[]): string[] {
+  return [...new Set(rows.flatMap((row) => (row.cohort ? [row.cohort] : [])))].sort()
 }
 
 const byId = (a: StudyRow, b: StudyRow) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0)

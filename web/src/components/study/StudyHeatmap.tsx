@@ -1,5 +1,6 @@
-import { useEffect, useRef, useState, type PointerEvent } from 'react'
-import { cellColour, cellState } from '../../study/cells.ts'
+import { useEffect, useMemo, useRef, useState, type PointerEvent } from 'react'
+import type { ComplianceParticipant } from '../../api/study.ts'
+import { rowPixels } from '../../study/cells.ts'
 import type { StudyRow } from '../../study/rows.ts'
 
 export interface PickedCell {
@@ -31,6 +32,8 @@ export function StudyHeatmap({ rows, days, validDayMinutes, width, rowHeight, on
   const canvas = useRef<HTMLCanvasElement>(null)
   const [drawn, setDrawn] = useState('')
   const height = rows.length * rowHeight
+  // Each participant's pixels, kept while the grid is the same: a sort or a filter only copies rows.
+  const painted = useMemo(() => new WeakMap<ComplianceParticipant, Uint8ClampedArray>(), [days, validDayMinutes])
 
   useEffect(() => {
     const target = canvas.current
@@ -38,14 +41,12 @@ export function StudyHeatmap({ rows, days, validDayMinutes, width, rowHeight, on
     if (!target || !context || width <= 0 || rows.length === 0 || days.length === 0) return
     const image = new ImageData(days.length, rows.length)
     rows.forEach((row, r) => {
-      days.forEach((day, d) => {
-        const [red, green, blue] = cellColour(cellState(row.grid, d, day), row.grid.worn_minutes[d] ?? null, validDayMinutes)
-        const at = (r * days.length + d) * 4
-        image.data[at] = red
-        image.data[at + 1] = green
-        image.data[at + 2] = blue
-        image.data[at + 3] = 255
-      })
+      let pixels = painted.get(row.grid)
+      if (!pixels) {
+        pixels = rowPixels(row.grid, days, validDayMinutes)
+        painted.set(row.grid, pixels)
+      }
+      image.data.set(pixels, r * days.length * 4)
     })
     const cells = document.createElement('canvas')
     cells.width = days.length
@@ -62,7 +63,7 @@ export function StudyHeatmap({ rows, days, validDayMinutes, width, rowHeight, on
     const key = `${rows.length}x${days.length}:${rows[0]?.userId ?? ''}:${width}`
     performance.mark('hr:study-drawn', { detail: { rows: rows.length, days: days.length } })
     setDrawn(key)
-  }, [rows, days, validDayMinutes, width, height, rowHeight])
+  }, [rows, days, validDayMinutes, width, height, rowHeight, painted])
 
   const cellAt = (event: PointerEvent<HTMLCanvasElement>): PickedCell | null => {
     const box = event.currentTarget.getBoundingClientRect()
