@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from hr_assets import localdb
+from hr_assets.warehouse.api_keys import create_key
 from hr_assets.warehouse.db import connection
 from hr_assets_tests.browser import PHONE, ApiServer, PageOpener, api_server, missing_for_browser
 from hr_assets_tests.conftest import TEMPLATE, create_database, drop_database
@@ -390,3 +391,22 @@ def test_on_a_phone_the_page_fits_and_a_tap_shows_the_day(api: ApiServer, open_p
     assert "p02" in tip.inner_text()
     assert tip.get_by_role("link", name="Open this day").get_attribute("href", timeout=1000)
     assert "/app/" in page.url and "study" in page.url  # a tap shows, it does not navigate
+
+
+def test_a_cohort_key_sees_its_cohort_only(study_db: str, open_page: PageOpener, tmp_path: Path) -> None:
+    with connection(study_db) as conn:
+        _, secret = create_key(conn, name="site-b coordinator", user_ids=[], cohort="site-b", registered=set())
+        conn.commit()
+    server = ApiServer(study_db, tmp_path / "api.log", auth="keys")
+    try:
+        page = open_page(f"{server.url}/app/study?sort=id")
+        page.locator("form.key-prompt").wait_for()
+        page.get_by_label("API key").fill(secret)
+        page.get_by_role("button", name="Use this key").click()
+        wait_study(page)
+        assert shown_ids(page) == ["p04", "p05", "p07"]
+        assert page.get_by_label("Cohort").locator("option").all_inner_texts() == ["All cohorts", "site-b"]
+        assert page.locator("header.top").inner_text().endswith("3 users visible to this key")
+        assert page.get_by_label("Totals").inner_text().startswith("3 participants shown")
+    finally:
+        server.stop()

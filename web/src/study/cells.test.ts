@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ComplianceParticipant } from '../api/study.ts'
-import { CELL_COLOURS, cellColour, cellState, complianceOf, rowPixels } from './cells.ts'
+import { CELL_COLOURS, cellColour, cellState, complianceOf, dueSpan, rowPixels } from './cells.ts'
 
 const DAYS = ['2026-01-01', '2026-01-02', '2026-01-03', '2026-01-04', '2026-01-05', '2026-01-06']
 
@@ -72,5 +72,13 @@ describe('heatmap cells', () => {
       const colour = cellColour(cellState(participant, i, day), participant.worn_minutes[i] ?? null, 600)
       expect([...pixels.slice(i * 4, i * 4 + 4)]).toEqual([...colour, 255])
     })
+  })
+
+  it('finds the due days of a row by index', () => {
+    expect(dueSpan(participant, DAYS)).toEqual([1, 4])
+    expect(dueSpan({ ...participant, first_due_day: '2025-12-01' }, DAYS)).toEqual([0, 4])
+    expect(dueSpan({ ...participant, first_due_day: '2026-02-01' }, DAYS)).toEqual([6, 4]) // starts after the range
+    expect(dueSpan({ ...participant, last_due_day: '2025-12-31' }, DAYS)).toEqual([1, -1]) // ended before it
+    expect(dueSpan({ ...participant, last_due_day: null }, DAYS)).toEqual([0, -1])
   })
 })

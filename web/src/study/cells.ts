@@ -26,12 +26,27 @@ export const CELL_COLOURS = {
   validTo: [20, 110, 62],
 } as const satisfies Record<string, Rgb>
 
-export function cellState(participant: ComplianceParticipant, index: number, day: string): CellState {
+/** The indices of `days` that are due for the participant, [first, last] inclusive (first > last: none). */
+export function dueSpan(participant: ComplianceParticipant, days: string[]): [number, number] {
   const { first_due_day: first, last_due_day: last } = participant
+  if (last === null) return [0, -1]
+  const from = first === null ? 0 : days.findIndex((day) => day >= first)
+  let to = days.length - 1
+  while (to >= 0 && days[to]! > last) to -= 1
+  return [from === -1 ? days.length : from, to]
+}
+
+/** A cell's state, given the row's due span (dueSpan): no string comparison per cell. */
+function stateAt(participant: ComplianceParticipant, index: number, [from, to]: [number, number]): CellState {
   const worn = participant.worn_minutes[index] ?? null
   if (worn !== null) return participant.valid[index] ? 'valid' : 'invalid'
-  if (last === null || day > last || (first !== null && day < first)) return 'not_due'
-  return 'no_data'
+  return index >= from && index <= to ? 'no_data' : 'not_due'
+}
+
+export function cellState(participant: ComplianceParticipant, index: number, day: string): CellState {
+  const { first_due_day: first, last_due_day: last } = participant
+  const due = last !== null && day <= last && (first === null || day >= first)
+  return stateAt(participant, index, due ? [index, index] : [0, -1])
 }
 
 function mix(from: Rgb, to: Rgb, share: number): Rgb {
@@ -73,9 +88,8 @@ export interface Compliance {
 
 export function complianceOf(participant: ComplianceParticipant, days: string[]): Compliance {
   const counts = { valid: 0, invalid: 0, no_data: 0, not_due: 0 }
-  days.forEach((day, i) => {
-    counts[cellState(participant, i, day)] += 1
-  })
+  const span = dueSpan(participant, days)
+  for (let i = 0; i < days.length; i += 1) counts[stateAt(participant, i, span)] += 1
   const due = counts.valid + counts.invalid + counts.no_data
   return {
     valid: counts.valid,
@@ -86,12 +100,33 @@ export function complianceOf(participant: ComplianceParticipant, days: string[])
   }
 }
 
+// Colour tables by valid-day rule (one rule per API, so one table in practice).
+const colourTables = new Map<number, Record<CellState, Uint32Array>>()
+
+/**
+ * Every colour a cell can have under the rule, by state and worn minutes, each RGBA pixel as one
+ * 32-bit word (the platform's byte order, as the ImageData it is copied into): a cell is one lookup.
+ */
+function colourTable(validDayMinutes: number): Record<CellState, Uint32Array> {
+  const table = (state: CellState) => {
+    const colours = new Uint8ClampedArray((LONGEST_DAY_MINUTES + 1) * 4)
+    for (let worn = 0; worn <= LONGEST_DAY_MINUTES; worn += 1) {
+      colours.set([...cellColour(state, worn, validDayMinutes), 255], worn * 4)
+    }
+    return new Uint32Array(colours.buffer)
+  }
+  return { valid: table('valid'), invalid: table('invalid'), no_data: table('no_data'), not_due: table('not_due') }
+}
+
 /** A participant's row of the heatmap as RGBA pixels, one per day: computed once, copied on every redraw. */
 export function rowPixels(participant: ComplianceParticipant, days: string[], validDayMinutes: number): Uint8ClampedArray {
-  const pixels = new Uint8ClampedArray(days.length * 4)
-  days.forEach((day, d) => {
-    const [red, green, blue] = cellColour(cellState(participant, d, day), participant.worn_minutes[d] ?? null, validDayMinutes)
-    pixels.set([red, green, blue, 255], d * 4)
-  })
-  return pixels
+  const table = colourTables.get(validDayMinutes) ?? colourTable(validDayMinutes)
+  colourTables.set(validDayMinutes, table)
+  const span = dueSpan(participant, days)
+  const pixels = new Uint32Array(days.length)
+  for (let d = 0; d < days.length; d += 1) {
+    const worn = Math.min(Math.max(participant.worn_minutes[d] ?? 0, 0), LONGEST_DAY_MINUTES)
+    pixels[d] = table[stateAt(participant, d, span)][worn]!
+  }
+  return new Uint8ClampedArray(pixels.buffer)
 }
