@@ -15,6 +15,10 @@ It prints p50/p95/p99 latency and requests/s for both, and their ratios. Query w
 end of the loaded range ("now" for the dashboard). Every request is checked for a 200 and the
 expected resolution; warm-up requests are not counted.
 
+``--audit-cost`` also starts a second API with the audit log off (HR_API_AUDIT=off) and measures every kind
+against both, alternating between them in rounds, printing each one's requests per second and the audit's share of
+them (target: at most 10 %).
+
 By default a throwaway embedded PostgreSQL runs in a temporary folder; ``--database-url`` uses
 another server (e.g. TimescaleDB), where the database ``hr_bench_api`` is re-created and dropped.
 """
@@ -68,6 +72,8 @@ REQUESTS = {1: 200, 8: 400}  # measured requests per kind at each concurrency
 TARGET_EXTRA_P50_MS = 3.0
 TARGET_THROUGHPUT_RATIO = 0.5
 TARGET_P95_MS = 25.0
+# The audit log may cost at most this share of the API's requests per second (docs/study.md).
+TARGET_AUDIT_COST = 0.10
 
 
 @dataclass(frozen=True)
@@ -219,9 +225,10 @@ def sql_requester(kind: Kind, end: datetime, conns: list[psycopg.Connection]) ->
     return request
 
 
-def start_api(url: str, scratch: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_api(url: str, scratch: Path, workers: int, audit: str = "on") -> tuple[subprocess.Popen[bytes], str]:
     port = localdb.free_port()
     env = {**os.environ, "HR_DATABASE_URL": url, "HR_API_AUTH": "off", "HR_HOME": str(scratch / "hr")}
+    env["HR_API_AUDIT"] = audit
     command = [str(Path(sys.executable).parent / "hr"), "api", "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -246,11 +253,58 @@ def row(label: str, api: Measured, direct: Measured) -> str:
     )
 
 
+# The audit comparison alternates between the two APIs in this many rounds, so that a change of the machine's load
+# during the run weighs on both alike.
+AUDIT_ROUNDS = 10
+
+
+def audit_pair(
+    bases: tuple[str, str], kind: Kind, end: datetime, concurrency: int, count: int
+) -> tuple[Measured, Measured]:
+    """``kind`` against the API with the audit log and the one without, alternating AUDIT_ROUNDS times."""
+    clients = [[Client(base) for _ in range(concurrency)] for base in bases]
+    measured: list[list[Measured]] = [[], []]
+    try:
+        for side in clients:
+            run(concurrency, WARMUP, api_requester(kind, end, side, check=True))
+        for _ in range(AUDIT_ROUNDS):
+            for side, found in zip(clients, measured, strict=True):
+                found.append(
+                    run(concurrency, max(count // AUDIT_ROUNDS, 1), api_requester(kind, end, side, check=False))
+                )
+    finally:
+        for client in (c for side in clients for c in side):
+            client.close()
+    on, off = (
+        Measured([t for m in found for t in m.latencies_ms], sum(m.seconds for m in found)) for found in measured
+    )
+    return on, off
+
+
+def audit_cost(kinds: list[Kind], pairs: dict[tuple[str, int], tuple[Measured, Measured]]) -> list[str]:
+    """Print requests per second with and without the audit log per kind and concurrency; the targets missed."""
+    failures = []
+    for concurrency in REQUESTS:
+        print()
+        print(f"concurrency {concurrency}: the audit log's cost (req/s with it, without it, share lost)")
+        on_total = off_total = 0.0
+        for kind in kinds:
+            on, plain = (m.per_second for m in pairs[kind.name, concurrency])
+            on_total, off_total = on_total + on, off_total + plain
+            print(f"{kind.name:<34} {on:>7.0f} {plain:>7.0f} {1 - on / plain:>6.1%}")
+        share = 1 - on_total / off_total
+        print(f"{'all kinds (sum of req/s)':<34} {on_total:>7.0f} {off_total:>7.0f} {share:>6.1%}")
+        if share > TARGET_AUDIT_COST:
+            failures.append(f"audit log: {share:.1%} of the requests per second at concurrency {concurrency}")
+    return failures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="days per user (default 30)")
     parser.add_argument("--database-url", help="use this server (e.g. TimescaleDB) instead of a throwaway one")
     parser.add_argument("--api-workers", type=int, default=1, help="API worker processes (hr api --workers)")
+    parser.add_argument("--audit-cost", action="store_true", help="also measure an API with the audit log off")
     args = parser.parse_args()
     days = [FIRST_DAY + timedelta(days=n) for n in range(args.days)]
     # "Now" for the dashboard: the end of the loaded range, in UTC.
@@ -258,6 +312,7 @@ def main() -> None:
     kinds = [k for k in KINDS if k.window <= end - datetime.combine(days[0], datetime.min.time(), UTC)]
     scratch = Path(tempfile.mkdtemp(prefix="hr-bench-api-"))
     results: dict[tuple[str, int], tuple[Measured, Measured]] = {}
+    pairs: dict[tuple[str, int], tuple[Measured, Measured]] = {}  # (with the audit log, without)
     with server(args.database_url, scratch) as (admin_url, where):
         url = recreate_database(admin_url, DATABASE)
         try:
@@ -267,7 +322,10 @@ def main() -> None:
                 mode = detect_mode(conn)
                 about = machine(conn, mode)
             process, base = start_api(url, scratch, args.api_workers)
+            plain: subprocess.Popen[bytes] | None = None
             try:
+                if args.audit_cost:
+                    plain, plain_base = start_api(url, scratch, args.api_workers, "off")
                 for concurrency, count in REQUESTS.items():
                     clients = [Client(base) for _ in range(concurrency)]
                     conns = [connect(url, autocommit=True) for _ in range(concurrency)]
@@ -275,18 +333,26 @@ def main() -> None:
                         for kind in kinds:
                             log(f"concurrency {concurrency}: {kind.name}")
                             direct = sql_requester(kind, end, conns)
+                            for client in clients:  # reconnects at the warm-up: uvicorn drops idle connections
+                                client.close()
                             run(concurrency, WARMUP, api_requester(kind, end, clients, check=True))
                             run(concurrency, WARMUP, direct)
                             api = run(concurrency, count, api_requester(kind, end, clients, check=False))
                             results[kind.name, concurrency] = (api, run(concurrency, count, direct))
+                            if plain is not None:
+                                pairs[kind.name, concurrency] = audit_pair(
+                                    (base, plain_base), kind, end, concurrency, count
+                                )
                     finally:
                         for client in clients:
                             client.close()
                         for conn in conns:
                             conn.close()
             finally:
-                process.terminate()
-                process.wait(timeout=30)
+                for started in (process, plain):
+                    if started is not None:
+                        started.terminate()
+                        started.wait(timeout=30)
         finally:
             drop_database(admin_url, DATABASE)
 
@@ -320,6 +386,8 @@ def main() -> None:
                     failures.append(f"{kind.name}: API p95 over {TARGET_P95_MS} ms")
             elif api.per_second < TARGET_THROUGHPUT_RATIO * direct.per_second:
                 failures.append(f"{kind.name}: API throughput under {TARGET_THROUGHPUT_RATIO} x SQL at concurrency 8")
+    if pairs:
+        failures += audit_cost(kinds, pairs)
     print()
     print(
         f"targets: API p50 <= SQL p50 + {TARGET_EXTRA_P50_MS:g} ms and p95 <= {TARGET_P95_MS:g} ms at concurrency 1; "

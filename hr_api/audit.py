@@ -16,10 +16,9 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
-from hr_api.deps import ApiState, Caller, State
+from hr_api.deps import Caller, State
 from hr_assets.warehouse import audit
 from hr_assets.warehouse.db import SchemaError, WarehouseError, WarehouseTimeout, WarehouseUnavailable
 from hr_assets.warehouse.users import USER_ID_RE
@@ -71,11 +70,6 @@ def _status_of(exc: BaseException) -> int:
     return status.HTTP_500_INTERNAL_SERVER_ERROR
 
 
-def _write(state: ApiState, entry: audit.AuditEntry) -> None:
-    with state.pool.connection() as conn:
-        audit.record(conn, entry)
-
-
 async def audited(request: Request, state: State, caller: Caller) -> AsyncIterator[AuditFacts]:
     """Around a data route: the facts for it to complete, then the audit row (HR_API_AUDIT=off: none)."""
     facts = _requested(request)
@@ -91,12 +85,12 @@ async def audited(request: Request, state: State, caller: Caller) -> AsyncIterat
         yield facts
     except BaseException as exc:
         try:
-            await run_in_threadpool(_write, state, entry(_status_of(exc)))
+            await state.audit.record(entry(_status_of(exc)))
         except WarehouseError as failure:
             log.error("%s %s: the audit row of a %s answer was not written: %s", request.method, route, exc, failure)
         raise
     try:
-        await run_in_threadpool(_write, state, entry(status.HTTP_200_OK))
+        await state.audit.record(entry(status.HTTP_200_OK))
     except WarehouseError as failure:
         log.error("%s %s: the audit row was not written, the data withheld: %s", request.method, route, failure)
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=NOT_AUDITED) from None

@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from hr_api.auth import NOBODY_IN_PARTICULAR, KeyVerifier, Principal, is_loopback
 from hr_api.metrics import ApiMetrics
 from hr_assets.settings import HrSettings
+from hr_assets.warehouse.audit import AuditWriter
 from hr_assets.warehouse.db import ConnectionPool
 from hr_assets.warehouse.study import cohort_members
 
@@ -22,6 +23,8 @@ class ApiState:
     pool: ConnectionPool
     verifier: KeyVerifier
     metrics: ApiMetrics
+    # Writes the audit rows: to the database the API reads, or HR_API_AUDIT_DATABASE_URL when that is a replica.
+    audit: AuditWriter
 
 
 # Dependencies that do no I/O are coroutines: FastAPI runs a plain function dependency on a worker

@@ -31,6 +31,7 @@ from hr_api.responses import LOOPBACK_ONLY
 from hr_api.routes import meta, metrics, study, summary, timeseries, users
 from hr_assets.settings import HrSettings, get_settings
 from hr_assets.study import StudyRules
+from hr_assets.warehouse.audit import AuditWriter
 from hr_assets.warehouse.db import ConnectionPool, SchemaError, WarehouseError, WarehouseTimeout, WarehouseUnavailable
 
 log = logging.getLogger(__name__)
@@ -92,12 +93,17 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
         pool.open()
         metrics_key = settings.api_metrics_key.get_secret_value() if settings.api_metrics_key else None
         metrics = ApiMetrics(pool, __version__, settings.prometheus_multiproc_dir, StudyRules.from_settings(settings))
-        app.state.hr = ApiState(settings, pool, KeyVerifier(pool, metrics_key), metrics)
+        audit = AuditWriter(
+            settings.api_audit_database_url or url, max_size=settings.api_pool_size, wait_seconds=POOL_WAIT_SECONDS
+        )
+        await audit.open()
+        app.state.hr = ApiState(settings, pool, KeyVerifier(pool, metrics_key), metrics, audit)
         log.info("hr-api %s: auth %s", __version__, settings.api_auth)
         try:
             yield
         finally:
             pool.close()
+            await audit.close()
 
     app = FastAPI(
         title="hr-pipeline API",

@@ -489,7 +489,7 @@ def backfill(
     from hr_assets.definitions import defs
     from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
     from hr_assets.instance import sync_partitions
-    from hr_assets.planning import backfill_ranges, requested_days
+    from hr_assets.planning import backfill_ranges, requested_days, start_date_cuts
     from hr_assets.warehouse.status import loaded_days
 
     _dagster_environment()
@@ -504,6 +504,11 @@ def backfill(
     now = datetime.now(UTC)
     requested = requested_days(chosen, first.date() if first else None, last.date() if last else None, last_days, now)
     days = [d for ds in requested.values() for d in ds]
+    for user in start_date_cuts(chosen, first.date() if first else None, last.date() if last else None):
+        click.echo(
+            f"{user.id} starts on {user.start_date}: no day before it is loaded "
+            f"(hr users update {user.id} --start-date YYYY-MM-DD moves it)"
+        )
     if not days:
         click.echo("no complete days to load for the users and dates asked for")
         return

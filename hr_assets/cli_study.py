@@ -70,7 +70,7 @@ def study_status(cohort: str | None, days: int | None) -> None:
 @click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), help="Last local day (default: yesterday, UTC).")
 def study_compliance(cohort: str | None, first: datetime | None, last: datetime | None) -> None:
     """The participant x day grid as CSV on stdout (what /study/compliance?format=csv serves)."""
-    from hr_assets.study import CSV_COLUMNS, compliance_csv_rows, csv_cell
+    from hr_assets.study import CSV_COLUMNS, compliance_csv_rows
     from hr_assets.warehouse.study import Scope
 
     cli = _cli()
@@ -81,8 +81,7 @@ def study_compliance(cohort: str | None, first: datetime | None, last: datetime 
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     with cli._clear_errors(), cli._warehouse().connection() as conn:
-        for row in compliance_csv_rows(conn, Scope(True, frozenset(), cohort), start, end, _rules(None)):
-            writer.writerow(csv_cell(value) for value in row)
+        writer.writerows(compliance_csv_rows(conn, Scope(True, frozenset(), cohort), start, end, _rules(None)))
 
 
 @click.command("audit")

@@ -190,6 +190,13 @@ def requested_days(
     return days
 
 
+def start_date_cuts(users: Iterable[User], first: date | None, last: date | None) -> list[User]:
+    """The users whose start date is after ``first`` (or, without one, after ``last``): their days begin later
+    than the range asked for, or the range holds none of them."""
+    since = first or last
+    return [u for u in users if since is not None and u.start_date > since]
+
+
 def backfill_ranges(
     requested: Mapping[str, list[date]], loaded: Mapping[str, set[date]], user_order: Sequence[str]
 ) -> list[PartitionRange]:

@@ -52,10 +52,10 @@ class HrSettings(BaseSettings):
     coverage_warn_threshold: float = Field(
         default=0.5, description="Share of a day with readings below which the coverage check warns."
     )
-    partitions_start_date: date = Field(
-        default=date(2015, 1, 1),
-        description="First date of the heart-rate assets' partitions (Fitbit's first wrist heart-rate trackers "
-        "shipped in 2015). A later date keeps the partition space smaller.",
+    partitions_start_date: date | None = Field(
+        default=None,
+        description="First date of the heart-rate assets' partitions. Unset: the earliest participant start date "
+        "or loaded day, read when the definitions load (2015-01-01 without a warehouse to ask).",
     )
     dagster_event_batch_size: int = Field(
         default=1000,
@@ -136,6 +136,11 @@ class HrSettings(BaseSettings):
         default="on",
         description="'on': every API request for participant data is recorded in api_audit_log, and answered 503 "
         "when it cannot be; 'off' only to measure what the audit costs (make bench-api).",
+    )
+    api_audit_database_url: str | None = Field(
+        default=None,
+        description="Where the API writes its audit rows when HR_API_DATABASE_URL is a read replica (the primary, "
+        "as a role that may insert into api_audit_log). Unset: the database the API reads.",
     )
     audit_retention_days: int | None = Field(
         default=None,

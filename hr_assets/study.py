@@ -22,7 +22,6 @@ from hr_assets.warehouse.study import (
     DueDays,
     Scope,
     StudyUser,
-    WearRecord,
     WearStatus,
     study_users,
     wear_grid,
@@ -258,39 +257,33 @@ def compliance_grid(
 CSV_COLUMNS = ("user_id", "cohort", "day", "worn_minutes", "valid", "first_reading", "last_reading")
 
 
-def csv_cell(value: object) -> object:
-    """A grid value as the CSV shows it: empty for none, true/false, instants in UTC with Z."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return value
+def csv_instant(value: datetime | None) -> str:
+    """An instant as the CSV shows it: in UTC with Z; empty for none."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else ""
 
 
 def compliance_csv_rows(
     conn: psycopg.Connection, scope: Scope, first: date, last: date, rules: StudyRules
-) -> Iterable[tuple[object, ...]]:
-    """The grid as CSV_COLUMNS rows: every participant x day, empty cells (None) where there is no record."""
+) -> Iterable[tuple[str, ...]]:
+    """The grid as CSV_COLUMNS rows of text: every participant x day, empty cells where there is no record,
+    true/false, instants in UTC with Z."""
     users = study_users(conn, scope)
-    found: dict[tuple[str, date], WearRecord] = {
-        (r.user_id, r.date): r for r in wear_records(conn, [u.user_id for u in users], first, last)
-    }
-    days = day_range(first, last)
+    records = iter(wear_records(conn, [u.user_id for u in users], first, last))
+    record = next(records, None)
+    days = [(day, day.isoformat()) for day in day_range(first, last)]
     for user in users:
-        for day in days:
-            record = found.get((user.user_id, day))
-            if record is None:
-                yield (user.user_id, user.cohort, day, None, None, None, None)
-            else:
-                valid = record.worn_minutes >= rules.valid_day_minutes
-                yield (
-                    user.user_id,
-                    user.cohort,
-                    day,
-                    record.worn_minutes,
-                    valid,
-                    record.first_reading,
-                    record.last_reading,
-                )
+        cohort = user.cohort or ""
+        for day, day_text in days:
+            if record is None or (record.user_id, record.date) != (user.user_id, day):
+                yield (user.user_id, cohort, day_text, "", "", "", "")
+                continue
+            yield (
+                user.user_id,
+                cohort,
+                day_text,
+                str(record.worn_minutes),
+                "true" if record.worn_minutes >= rules.valid_day_minutes else "false",
+                csv_instant(record.first_reading),
+                csv_instant(record.last_reading),
+            )
+            record = next(records, None)

@@ -185,7 +185,7 @@ def test_api_keys_create_list_revoke(runner: CliRunner, conn: psycopg.Connection
     [
         (["--user", "nobody"], "no user 'nobody'"),
         ([], "say what the key may read"),
-        (["--all", "--user", "alice"], "not both"),
+        (["--all", "--user", "alice"], "not several"),
     ],
 )
 def test_api_keys_create_refuses(runner: CliRunner, conn: psycopg.Connection, args: list[str], message: str) -> None:

@@ -143,10 +143,12 @@ def test_the_grid_as_csv_has_a_row_per_participant_and_day(client: TestClient) -
         ({"start": "2026-13-01", "end": "2026-01-05"}, "start: '2026-13-01' is not a date (2025-06-01)"),
         ({"cohort": "Site A"}, "cohort: 'Site A' is not a cohort name (1 to 64 of a-z, 0-9, '_' and '-')"),
         ({"format": "xlsx"}, "format: Input should be 'json' or 'csv'"),
+        ({"strat": "2026-01-01"}, "strat: not a parameter of /study/compliance (it takes cohort, end, format, start)"),
+        ({"cohort": ["site-a", "site-b"]}, "cohort: given more than once"),
     ],
 )
 def test_bad_parameters_are_refused_naming_the_parameter(
-    client: TestClient, params: dict[str, str], detail: str
+    client: TestClient, params: dict[str, str | list[str]], detail: str
 ) -> None:
     response = client.get("/study/compliance", params=params)
     assert response.status_code == 422

@@ -3,6 +3,7 @@ range, status), none for the others, and a data answer withheld (503) when its r
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -16,6 +17,7 @@ from hr_api.audit import NOT_AUDITED
 from hr_api.main import create_app
 from hr_assets.settings import HrSettings
 from hr_assets.warehouse.api_keys import create_key
+from hr_assets_tests.conftest import TEMPLATE, create_database, drop_database
 from hr_assets_tests.study_data import register, wear
 
 LOOPBACK = "http://127.0.0.1:8000"
@@ -146,3 +148,20 @@ def test_without_keys_the_rows_have_no_key(
     with _client(db_url, tmp_path, api_auth="off") as client:
         assert client.get("/users/p1").status_code == 200
     assert conn.execute(AUDIT_ROWS).fetchall() == [(None, "/users/{user_id}", ["p1"], None, None, 200)]
+
+
+def test_an_api_reading_a_replica_writes_its_audit_rows_to_the_primary(
+    study: dict[str, tuple[int, str]], conn: psycopg.Connection, db_url: str, tmp_path: Path, pg_server: Any
+) -> None:
+    # A second database stands for the primary: the API reads db_url and audits there.
+    name = f"hr_audit_primary_{os.getpid()}"
+    primary = create_database(pg_server, name, template=TEMPLATE)
+    try:
+        key_id, secret = study["all"]
+        with _client(db_url, tmp_path, api_audit_database_url=primary) as client:
+            assert _get(client, secret, "/users/p1").status_code == 200
+        assert conn.execute(AUDIT_ROWS).fetchall() == []
+        with psycopg.connect(primary) as audited:
+            assert audited.execute(AUDIT_ROWS).fetchall() == [(key_id, "/users/{user_id}", ["p1"], None, None, 200)]
+    finally:
+        drop_database(pg_server, name)

@@ -12,9 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.routing import APIRoute
 
-from hr_api.audit import Audit
+from hr_api.audit import Audit, AuditFacts
 from hr_api.deps import Caller, State
 from hr_api.params import MAX_COMPLIANCE_DAYS, invalid, parse_day
 from hr_api.responses import INVALID, KEYED
@@ -22,18 +23,35 @@ from hr_api.study_models import Cohorts, Compliance, Participants
 from hr_assets.settings import HrSettings
 from hr_assets.study import (
     CSV_COLUMNS,
+    ParticipantStatus,
     StudyRules,
     cohort_summaries,
     compliance_csv_rows,
     compliance_grid,
-    csv_cell,
     day_range,
 )
 from hr_assets.study import participant_statuses as read_statuses
 from hr_assets.warehouse.study import Scope
 from hr_assets.warehouse.users import COHORT_RE
 
-router = APIRouter(prefix="/study", tags=["study"])
+
+async def only_known_parameters(request: Request, caller: Caller) -> None:
+    """422 for a query parameter the route does not take, or one given twice: every study parameter is optional,
+    so a misspelt one (``strat=``) would otherwise answer the default silently, and of two values one would be
+    dropped. After the key check (``caller``): 401 comes first."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = {param.alias for param in route.dependant.query_params}  # the routes here take no others
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise invalid(unknown[0], f"not a parameter of {route.path} (it takes {', '.join(sorted(known))})")
+    repeated = sorted(name for name in known if len(request.query_params.getlist(name)) > 1)
+    if repeated:
+        raise invalid(repeated[0], "given more than once")
+
+
+router = APIRouter(prefix="/study", tags=["study"], dependencies=[Depends(only_known_parameters)])
 
 # The range without start and end: the last 30 complete days (UTC).
 DEFAULT_COMPLIANCE_DAYS = 30
@@ -101,7 +119,7 @@ def compliance(
     with state.pool.connection() as conn:
         if format == "csv":
             records = list(compliance_csv_rows(conn, scope(caller, cohort), first, last, study_rules))
-            facts.participants = list(dict.fromkeys(str(record[0]) for record in records))
+            facts.participants = list(dict.fromkeys(record[0] for record in records))
             return _csv(records, first, last)
         rows = compliance_grid(conn, scope(caller, cohort), first, last, study_rules, now)
     facts.participants = [row.user_id for row in rows]
@@ -116,12 +134,11 @@ def compliance(
     )
 
 
-def _csv(rows: list[tuple[object, ...]], first: date, last: date) -> Response:
+def _csv(rows: list[tuple[str, ...]], first: date, last: date) -> Response:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow(csv_cell(value) for value in row)
+    writer.writerows(rows)
     return Response(
         buffer.getvalue(),
         media_type="text/csv",
@@ -138,9 +155,7 @@ def _csv(rows: list[tuple[object, ...]], first: date, last: date) -> Response:
 def participants(caller: Caller, state: State, facts: Audit, cohort: CohortFilter = None) -> Response:
     now = datetime.now(UTC)
     study_rules = rules(state.settings)
-    with state.pool.connection() as conn:
-        statuses = read_statuses(conn, scope(caller, cohort), study_rules, now)
-    facts.participants = [s.user_id for s in statuses]
+    statuses = _statuses(caller, state, facts, cohort, now)
     return _json(
         {
             "as_of": now,
@@ -159,8 +174,14 @@ def participants(caller: Caller, state: State, facts: Audit, cohort: CohortFilte
     summary="One line per cohort: participants, flagged, mean valid days of the last 7, newest reading",
 )
 def cohorts(caller: Caller, state: State, facts: Audit, cohort: CohortFilter = None) -> Response:
-    now = datetime.now(UTC)
+    return _json({"cohorts": cohort_summaries(_statuses(caller, state, facts, cohort, datetime.now(UTC)))})
+
+
+def _statuses(
+    caller: Caller, state: State, facts: AuditFacts, cohort: str | None, now: datetime
+) -> list[ParticipantStatus]:
+    """The status of each participant in scope at ``now``; the audit row names them."""
     with state.pool.connection() as conn:
         statuses = read_statuses(conn, scope(caller, cohort), rules(state.settings), now)
     facts.participants = [s.user_id for s in statuses]
-    return _json({"cohorts": cohort_summaries(statuses)})
+    return statuses

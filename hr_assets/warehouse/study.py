@@ -83,7 +83,7 @@ def wear_status(conn: psycopg.Connection, due: list[DueDays], valid_day_minutes:
         "user_ids": [d.user_id for d in due],
         "first_due_days": [d.first for d in due],
         "last_due_days": [d.last for d in due],
-        "valid_seconds": valid_day_minutes * 60,
+        "valid_day_minutes": valid_day_minutes,
     }
     with conn.cursor(row_factory=class_row(WearStatus)) as cur:
         return {s.user_id: s for s in cur.execute(query("study_wear_status"), params).fetchall()}
@@ -98,9 +98,9 @@ def wear_grid(
 
 
 def wear_records(conn: psycopg.Connection, user_ids: list[str], first: date, last: date) -> list[WearRecord]:
-    """The wear records of ``user_ids`` in ``first`` .. ``last``, by participant and day."""
-    with conn.cursor(row_factory=class_row(WearRecord)) as cur:
-        return cur.execute(query("study_wear_records"), {"user_ids": user_ids, "first": first, "last": last}).fetchall()
+    """The wear records of ``user_ids`` in ``first`` .. ``last``, by participant (in the order given) and day."""
+    params = {"user_ids": user_ids, "first": first, "last": last}
+    return [WearRecord(*row) for row in conn.execute(query("study_wear_records"), params).fetchall()]
 
 
 def cohort_members(conn: psycopg.Connection, cohort: str) -> frozenset[str]:

@@ -1,5 +1,10 @@
--- The compliance grid: each participant's loaded local days in first..last and their worn minutes, in day order.
-SELECT user_id, array_agg(date ORDER BY date) AS days, array_agg(worn_minutes ORDER BY date) AS worn_minutes
-FROM wear_days
-WHERE user_id = ANY(%(user_ids)s) AND date BETWEEN %(first)s AND %(last)s
-GROUP BY user_id
+-- The compliance grid: per participant with wear records in first..last, its loaded local days and their worn
+-- minutes in day order (one index-only range scan per participant: partition_loads_wear_idx).
+SELECT u.user_id, w.days, w.worn_minutes
+FROM unnest(%(user_ids)s::text[]) AS u (user_id)
+CROSS JOIN LATERAL (
+    SELECT array_agg(p.date ORDER BY p.date) AS days, array_agg(p.worn_minutes ORDER BY p.date) AS worn_minutes
+    FROM wear_days AS p
+    WHERE p.user_id = u.user_id AND p.date BETWEEN %(first)s AND %(last)s
+) AS w
+WHERE w.days IS NOT NULL

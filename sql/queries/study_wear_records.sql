@@ -1,5 +1,6 @@
--- The wear records of participants for local days first..last, one row each (the compliance grid as CSV).
-SELECT user_id, date, worn_minutes, first_reading, last_reading
-FROM wear_days
-WHERE user_id = ANY(%(user_ids)s) AND date BETWEEN %(first)s AND %(last)s
-ORDER BY user_id, date
+-- The wear records of participants for local days first..last, by participant (in the order given) and day:
+-- the compliance grid as CSV.
+SELECT u.user_id, p.date, p.worn_minutes, p.first_reading, p.last_reading
+FROM unnest(%(user_ids)s::text[]) WITH ORDINALITY AS u (user_id, position)
+JOIN wear_days AS p ON p.user_id = u.user_id AND p.date BETWEEN %(first)s AND %(last)s
+ORDER BY u.position, p.date
