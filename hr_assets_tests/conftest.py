@@ -129,3 +129,25 @@ def advisory_waiters(conn: psycopg.Connection, key1: int | str, key2: int | str)
         for key in (key1, key2)
     ]
     return [pid for (pid,) in conn.execute(ADVISORY_WAITERS, {"key1": keys[0], "key2": keys[1]}).fetchall()]
+
+
+# --- the browser tests (test_dashboard.py, test_study_page.py) ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser_ready() -> None:
+    """Skip the module, saying what is missing, where Chromium, playwright or the built dashboard are not there."""
+    from hr_assets_tests.browser import missing_for_browser
+
+    missing = missing_for_browser()
+    if missing:
+        pytest.skip(f"browser tests skipped: {missing}")
+
+
+@pytest.fixture(scope="module")
+def playwright(browser_ready: None) -> Iterator[object]:
+    """A Playwright driver for the module (Debian's Chromium is launched per test by browser.launch)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver

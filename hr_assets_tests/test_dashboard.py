@@ -36,7 +36,7 @@ from hr_assets_tests.browser import (
 from hr_assets_tests.conftest import TEMPLATE, create_database, drop_database
 
 if missing_for_browser() is None:
-    from playwright.sync_api import Page, Playwright, sync_playwright
+    from playwright.sync_api import Page, Playwright
 
 pytestmark = pytest.mark.browser
 
@@ -53,13 +53,6 @@ DAYS = [date(2025, 6, 1) + timedelta(days=n) for n in range(7)]
 
 
 @pytest.fixture(scope="module")
-def browser_ready() -> None:
-    missing = missing_for_browser()
-    if missing:
-        pytest.skip(f"browser tests skipped: {missing}")
-
-
-@pytest.fixture(scope="module")
 def dashboard_db(browser_ready: None, pg_server: localdb.LocalServer, template_url: str) -> Iterator[str]:
     """One database for the module: the two default users' first week of June 2025."""
     name = "hr_dashboard_e2e"
@@ -73,12 +66,6 @@ def dashboard_db(browser_ready: None, pg_server: localdb.LocalServer, template_u
 def api(dashboard_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     with api_server(dashboard_db, tmp_path_factory.mktemp("api") / "api.log") as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def playwright(browser_ready: None) -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
 
 
 OpenPage = Callable[..., "Page"]

@@ -28,7 +28,7 @@ from hr_assets_tests.conftest import TEMPLATE, create_database, drop_database
 from hr_assets_tests.study_data import register, wear
 
 if missing_for_browser() is None:
-    from playwright.sync_api import Page, Playwright, sync_playwright
+    from playwright.sync_api import Page, Playwright
 
 pytestmark = pytest.mark.browser
 
@@ -78,13 +78,6 @@ def _load_study(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser_ready() -> None:
-    missing = missing_for_browser()
-    if missing:
-        pytest.skip(f"browser tests skipped: {missing}")
-
-
-@pytest.fixture(scope="module")
 def study_db(browser_ready: None, pg_server: localdb.LocalServer, template_url: str) -> Iterator[str]:
     name = "hr_study_page_e2e"
     url = create_database(pg_server, name, template=TEMPLATE)
@@ -97,12 +90,6 @@ def study_db(browser_ready: None, pg_server: localdb.LocalServer, template_url: 
 def api(study_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     with api_server(study_db, tmp_path_factory.mktemp("api") / "api.log") as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def playwright(browser_ready: None) -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
 
 
 @pytest.fixture
