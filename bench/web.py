@@ -17,6 +17,19 @@ Playwright:
    each after a garbage collection.
 
 Targets on this machine: first render under 1.5 s, zoom p95 under 300 ms.
+
+``--study`` times the Study page (/app/study) instead, on bench/study.py's roster (300 participants in
+three cohorts x 730 days of wear records, written directly; the page never reads raw readings):
+
+1. first render of ``/app/study?range=2y``: navigation start to the heatmap drawn with all 300 x 730
+   cells once both the grid and the status list have arrived (the page's ``hr:study-drawn`` mark),
+   cold and then warm, several times;
+   and how much of it the /study/compliance request took (Resource Timing, request start to response end);
+2. sort/filter round trips: each sort order (both directions), "Flagged only" on and off, and a cohort
+   picked and cleared (filtered on the page, no request), from the input event (dispatched from the
+   page, its time taken just before) to the heatmap redrawn; p50 and p95 per kind.
+
+Targets (issue 19): first render under 1.5 s, a sort/filter under 200 ms.
 """
 
 from __future__ import annotations
@@ -28,7 +41,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +69,9 @@ ZOOM_SHARE = 1 / 6  # each drag selects the middle sixth of the window
 WAIT_MS = 60_000
 TARGET_FIRST_RENDER_MS = 1500
 TARGET_ZOOM_P95_MS = 300
+TARGET_STUDY_CHANGE_MS = 200
 DATABASE = "hr_bench_web"
+STUDY_ROUNDS = 5  # each sort/filter change is timed this many times
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -125,10 +140,14 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2, help="users (default 2)")
     parser.add_argument("--zooms", type=int, default=20, help="drag-zooms to time (default 20)")
     parser.add_argument("--database-url", help="a server to use (e.g. TimescaleDB) instead of a throwaway one")
+    parser.add_argument("--study", action="store_true", help="time the Study page at 300 x 730 instead")
     args = parser.parse_args()
     missing = missing_for_browser()
     if missing:
         raise SystemExit(f"bench-web cannot run: {missing}")
+    if args.study:
+        study_main(args.database_url)
+        return
 
     users = [
         SimulatedUser(f"u{i + 1:02d}", USER_SPECS[i % 2][0] + 1000 * (i // 2), USER_SPECS[i % 2][1], dense=True)
@@ -235,6 +254,159 @@ def report(
         (f"zoom round trip p95 < {TARGET_ZOOM_P95_MS} ms", f"{p95:.0f} ms", p95 < TARGET_ZOOM_P95_MS),
     ):
         print(f"{label:<44} {value:>9}  {'met' if met else 'NOT MET'}")
+
+
+# --- the Study page --------------------------------------------------------------------------------
+
+# One sort/filter change, dispatched from the page: its start time is taken just before the event.
+STUDY_CHANGE = """([kind, value]) => {
+    const start = performance.now();
+    if (kind === 'checkbox') {
+        document.querySelector('.study-controls input[type=checkbox]').click();
+    } else if (kind === 'reverse') {
+        [...document.querySelectorAll('.study-controls button')].find(b => b.textContent === 'Reverse').click();
+    } else {
+        const select = [...document.querySelectorAll('.study-controls select')][kind === 'cohort' ? 0 : 1];
+        const setter = Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, 'value').set;
+        setter.call(select, value);
+        select.dispatchEvent(new Event('change', {bubbles: true}));
+    }
+    return start;
+}"""
+# (kind, value, label): a full cycle that ends where it started (compliance, all cohorts, everyone).
+STUDY_CHANGES = (
+    ("sort", "newest", "sort: newest reading"),
+    ("sort", "id", "sort: id"),
+    ("reverse", "", "sort: reverse"),
+    ("reverse", "", "sort: reverse"),
+    ("sort", "compliance", "sort: compliance"),
+    ("checkbox", "", "filter: flagged only"),
+    ("checkbox", "", "filter: flagged only"),
+    ("cohort", "site-a", "filter: cohort"),
+    ("cohort", "", "filter: cohort"),
+)
+
+
+def study_drawn_after(page: Page, start: float) -> float:
+    """Wait for the heatmap drawn after ``start`` (page clock, ms); when it was drawn."""
+    page.wait_for_function(
+        "start => performance.getEntriesByName('hr:study-drawn').some(m => m.startTime > start)",
+        arg=start,
+        timeout=WAIT_MS,
+    )
+    return float(
+        page.evaluate(
+            "start => performance.getEntriesByName('hr:study-drawn').find(m => m.startTime > start).startTime", start
+        )
+    )
+
+
+# The first render is done when the heatmap is drawn after both the grid and the status list arrived.
+FIRST_RENDER = """() => {
+    const ends = ['/study/compliance', '/study/participants'].map(path =>
+        performance.getEntriesByType('resource').filter(r => r.name.includes(path)).map(r => r.responseEnd).pop());
+    if (ends.some(end => end === undefined)) return null;
+    const drawn = performance.getEntriesByName('hr:study-drawn').find(m => m.startTime >= Math.max(...ends));
+    if (!drawn) return null;
+    const grid = performance.getEntriesByType('resource').filter(r => r.name.includes('/study/compliance')).pop();
+    return {t: drawn.startTime, grid: grid.responseEnd - grid.startTime, sent: grid.startTime,
+            after: drawn.startTime - Math.max(...ends), detail: drawn.detail};
+}"""
+
+
+def study_first_render(page: Page, url: str) -> tuple[float, tuple[float, float, float], dict[str, Any]]:
+    """Navigation start -> heatmap drawn (ms); (grid request sent at, its duration, responses -> drawn) (ms);
+    the drawn grid's shape."""
+    page.goto(url)
+    page.wait_for_function(FIRST_RENDER, timeout=WAIT_MS)
+    done = page.evaluate(FIRST_RENDER)
+    return float(done["t"]), (float(done["sent"]), float(done["grid"]), float(done["after"])), done["detail"]
+
+
+def study_main(database_url: str | None) -> None:
+    from study import COHORTS, DAYS, PARTICIPANTS, populate
+
+    last = datetime.now(UTC).date() - timedelta(days=1)
+    scratch = Path(tempfile.mkdtemp(prefix="hr-bench-study-page-"))
+    try:
+        with migrated_database(database_url, scratch, DATABASE) as database:
+            log(f"writing {PARTICIPANTS} participants x {DAYS} days of wear records (not timed)")
+            records = populate(database.url, last)
+            api = ApiServer(database.url, scratch / "api.log")
+            try:
+                page_url = f"{api.url}/app/study?range=2y"
+                renders, grids, shape, changes, chromium = measure_study(page_url, scratch / "profile")
+            finally:
+                api.stop()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print()
+    print("hr-pipeline Study page benchmark")
+    print(f"machine : {database.machine}; Chromium {chromium} headless")
+    print(
+        f"server  : {database.where}, {database.mode.value} mode; API: uvicorn, one worker, HR_API_AUTH=off, audit on"
+    )
+    print(f"data    : {PARTICIPANTS} participants in {len(COHORTS)} cohorts x {DAYS} days = {records:,} wear records")
+    print(
+        f"page    : /app/study?range=2y at {VIEWPORT['width']}x{VIEWPORT['height']}: "
+        f"{shape['rows']} x {shape['days']} cells"
+    )
+    print()
+    print(
+        f"first render, navigation start -> heatmap drawn: cold {renders[0]:.0f} ms; warm "
+        f"{', '.join(f'{r:.0f}' for r in renders[1:])} ms (median {statistics.median(renders[1:]):.0f} ms)"
+    )
+    for label, part in (
+        ("grid request sent at", 0),
+        ("grid request (300 x 730) took", 1),
+        ("both answers -> drawn", 2),
+    ):
+        values = [g[part] for g in grids]
+        print(f"  {label:<30} {', '.join(f'{v:.0f}' for v in values)} ms (median {statistics.median(values):.0f} ms)")
+    print("sort/filter round trip (input event -> heatmap redrawn):")
+    worst = 0.0
+    for label, times in changes.items():
+        worst = max(worst, percentile(times, 0.95))
+        print(
+            f"  {label:<24} n={len(times):>2}  p50 {percentile(times, 0.5):>5.0f} ms  "
+            f"p95 {percentile(times, 0.95):>5.0f} ms"
+        )
+    print()
+    first = max(renders)
+    for label, value, met in (
+        (
+            f"first render (slowest of {len(renders)}) < {TARGET_FIRST_RENDER_MS} ms",
+            first,
+            first < TARGET_FIRST_RENDER_MS,
+        ),
+        (f"sort/filter p95 (worst kind) < {TARGET_STUDY_CHANGE_MS} ms", worst, worst < TARGET_STUDY_CHANGE_MS),
+    ):
+        print(f"{label:<44} {value:>6.0f} ms  {'met' if met else 'NOT MET'}")
+
+
+def measure_study(
+    page_url: str, profile: Path
+) -> tuple[list[float], list[tuple[float, float, float]], dict[str, Any], dict[str, list[float]], str]:
+    """Renders (ms), their grid requests (ms), the grid's shape, round trips per change, Chromium's version."""
+    with sync_playwright() as driver:
+        browser = launch(driver, profile, viewport=VIEWPORT)
+        chromium = browser.browser.version if browser.browser else "?"
+        renders: list[float] = []
+        grids: list[tuple[float, float, float]] = []
+        for n in range(RENDERS + 1):
+            page = browser.new_page()
+            render, grid, shape = study_first_render(page, page_url)
+            renders.append(render)
+            grids.append(grid)
+            if n < RENDERS:
+                page.close()
+        changes: dict[str, list[float]] = {}
+        for _ in range(STUDY_ROUNDS):
+            for kind, value, label in STUDY_CHANGES:
+                start = float(page.evaluate(STUDY_CHANGE, [kind, value]))
+                changes.setdefault(label, []).append(study_drawn_after(page, start) - start)
+        browser.close()
+    return renders, grids, shape, changes, chromium
 
 
 if __name__ == "__main__":

@@ -18,6 +18,16 @@ class ServiceInfo(BaseModel):
     endpoints: dict[str, str] = Field(description="Path -> what it serves.")
 
 
+class Limits(BaseModel):
+    """What one request may ask for; clients read these rather than repeating them."""
+
+    max_users: int = Field(description="Most users in one /multi-user/timeseries request.")
+    max_points: int = Field(description="Largest max_points a time-series request may ask for (all users together).")
+    default_max_points: int = Field(description="max_points when a request gives none.")
+    max_summary_days: int = Field(description="Most local days in one /summary request.")
+    max_compliance_days: int = Field(description="Most local days in one /study/compliance request.")
+
+
 class Health(BaseModel):
     status: str = Field(description="'healthy' or 'unhealthy'.")
     database_connected: bool

@@ -10,9 +10,14 @@ from fastapi import HTTPException, Query, status
 from hr_assets.warehouse.readings import Resolution
 from hr_assets.warehouse.users import USER_ID_RE
 
+# The API's limits, published at GET /limits so that clients (the dashboard) do not repeat them.
 MAX_USERS = 20
 DEFAULT_MAX_POINTS = 2_000
 MAX_POINTS_LIMIT = 20_000
+# Ten years of local days in one /summary request.
+MAX_SUMMARY_DAYS = 3660
+# Days one /study/compliance request may cover: three years, the longest study the dashboard draws.
+MAX_COMPLIANCE_DAYS = 1100
 
 
 def invalid(parameter: str, message: str) -> HTTPException:

@@ -6,7 +6,7 @@ import react from '@vitejs/plugin-react'
 // (`hr api`, port 8000 by default) and is reached through this proxy, so the browser sees one origin
 // as it does when the API serves web/dist under /app/.
 const apiUrl = process.env.HR_DASHBOARD_API_URL ?? 'http://127.0.0.1:8000'
-const apiPaths = ['/health', '/users', '/timeseries', '/multi-user', '/summary']
+const apiPaths = ['/health', '/limits', '/users', '/timeseries', '/multi-user', '/summary', '/study']
 
 export default defineConfig({
   base: '/app/',

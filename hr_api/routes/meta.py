@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from hr_api import __version__
 from hr_api.deps import Caller, State
-from hr_api.models import Health, ServiceInfo
+from hr_api.models import Health, Limits, ServiceInfo
+from hr_api.params import DEFAULT_MAX_POINTS, MAX_COMPLIANCE_DAYS, MAX_POINTS_LIMIT, MAX_SUMMARY_DAYS, MAX_USERS
 from hr_api.responses import KEYED
 from hr_assets.warehouse.db import WarehouseError, schema_state
 
@@ -21,6 +22,7 @@ HEALTH_WAIT_SECONDS = 2.0
 
 ENDPOINTS = {
     "/": "this description",
+    "/limits": "the most users, points and days one request may ask for",
     "/health": "200 when the warehouse answers, 503 when it does not (no key needed)",
     "/users": "the registered users this key may read",
     "/users/{user_id}": "a user's registry entry, first and last reading, days with data",
@@ -41,6 +43,17 @@ def service_info(caller: Caller) -> ServiceInfo:
         description="Heart rate per user from a year down to the second, from the hr-pipeline warehouse "
         "(TimescaleDB or PostgreSQL).",
         endpoints=ENDPOINTS,
+    )
+
+
+@router.get("/limits", response_model=Limits, responses=KEYED, summary="What one request may ask for")
+def limits(caller: Caller) -> Limits:
+    return Limits(
+        max_users=MAX_USERS,
+        max_points=MAX_POINTS_LIMIT,
+        default_max_points=DEFAULT_MAX_POINTS,
+        max_summary_days=MAX_SUMMARY_DAYS,
+        max_compliance_days=MAX_COMPLIANCE_DAYS,
     )
 
 

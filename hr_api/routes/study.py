@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 
 from hr_api.audit import Audit, AuditFacts
 from hr_api.deps import Caller, State
-from hr_api.params import invalid, parse_day
+from hr_api.params import MAX_COMPLIANCE_DAYS, invalid, parse_day
 from hr_api.responses import INVALID, KEYED
 from hr_api.study_models import Cohorts, Compliance, Participants
 from hr_assets.domain.study import (
@@ -53,8 +53,6 @@ async def only_known_parameters(request: Request, caller: Caller) -> None:
 
 router = APIRouter(prefix="/study", tags=["study"], dependencies=[Depends(only_known_parameters)])
 
-# Days one compliance request may cover: three years, the longest study the dashboard draws.
-MAX_COMPLIANCE_DAYS = 1100
 # The range without start and end: the last 30 complete days (UTC).
 DEFAULT_COMPLIANCE_DAYS = 30
 # orjson: datetimes in UTC end in Z, as the contract's examples do.

@@ -9,14 +9,12 @@ from fastapi import APIRouter, Query
 from hr_api.audit import AUDITED
 from hr_api.deps import Caller, State, not_found
 from hr_api.models import Summary, SummaryDay, Zone
-from hr_api.params import UserId, invalid, parse_day, parse_user_id
+from hr_api.params import MAX_SUMMARY_DAYS, UserId, invalid, parse_day, parse_user_id
 from hr_api.responses import SERIES
 from hr_assets.warehouse import readings
 
 # Every route here returns participant data: each request is audited (hr_api/audit.py).
 router = APIRouter(dependencies=[AUDITED])
-# Local days one request may cover: ten years.
-MAX_SUMMARY_DAYS = 3660
 
 
 def _zones(fitbit_zones: list[dict[str, Any]] | None) -> list[Zone]:

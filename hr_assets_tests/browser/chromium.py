@@ -31,9 +31,13 @@ from hr_assets.warehouse.db import Warehouse, connect
 from hr_assets.warehouse.users import NewUser, add_user, users_by_id
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, Playwright
+    from playwright.sync_api import BrowserContext, Page, Playwright
 
 WEB_DIST = PROJECT_ROOT / "web" / "dist"
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+PHONE = {"viewport": {"width": 375, "height": 740}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
+# How long a test waits for the page (a first render on a loaded 2-core machine takes seconds).
+WAIT_MS = 20_000
 # Flags that let Debian's Chromium run headless as root in a container, with nothing phoning home.
 CHROMIUM_FLAGS = (
     "--headless",
@@ -161,3 +165,32 @@ def launch(playwright: Playwright, profile: Path, **context: Any) -> BrowserCont
     return playwright.chromium.launch_persistent_context(
         str(profile), executable_path=chromium_path(), args=list(CHROMIUM_FLAGS), headless=True, **context
     )
+
+
+class PageOpener:
+    """``opener(url, **context)``: a page in a fresh Chromium profile (url None: not navigated yet).
+    ``close(screenshots, name)`` saves each page's full-page screenshot there, then closes the browsers."""
+
+    def __init__(self, playwright: Playwright, profiles: Path) -> None:
+        self.playwright = playwright
+        self.profiles = profiles
+        self.contexts: list[BrowserContext] = []
+        self.pages: list[Page] = []
+
+    def __call__(self, url: str | None, **context: Any) -> Page:
+        browser = launch(self.playwright, self.profiles / f"profile{len(self.contexts)}", **{**DESKTOP, **context})
+        self.contexts.append(browser)
+        page = browser.new_page()
+        page.set_default_timeout(WAIT_MS)
+        self.pages.append(page)
+        if url is not None:
+            page.goto(url)
+        return page
+
+    def close(self, screenshots: Path, name: str) -> None:
+        screenshots.mkdir(parents=True, exist_ok=True)
+        for i, page in enumerate(self.pages):
+            suffix = f"-{i}" if i else ""
+            page.screenshot(path=screenshots / f"{name}{suffix}.png", full_page=True)
+        for browser in self.contexts:
+            browser.close()

@@ -8,7 +8,9 @@ playwright package or the built dashboard (web/dist) are not there; ``make test`
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,21 +25,23 @@ from hr_assets.settings import PROJECT_ROOT
 from hr_assets.warehouse.api_keys import create_key
 from hr_assets.warehouse.db import connection
 from hr_assets_tests.browser.chromium import (
+    PHONE,
     ApiServer,
+    PageOpener,
     SimulatedUser,
     api_server,
-    launch,
     load_simulated,
     missing_for_browser,
 )
 from hr_assets_tests.conftest import TEMPLATE, create_database, drop_database
 
 if missing_for_browser() is None:
-    from playwright.sync_api import Page, Playwright, sync_playwright
+    from playwright.sync_api import Page, Playwright
 
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = PROJECT_ROOT / ".hr" / "test-output" / "dashboard"
+WEB = PROJECT_ROOT / "web"
 # The project's default users (hr_assets.cli): seeds and zones. user1's watch records every second
 # (so an hour is 3,600 readings, more than a 1280 px chart asks for), user2's every 1-15 s with
 # off-wrist gaps, as the simulator does by default.
@@ -46,16 +50,6 @@ USERS = [
     SimulatedUser("user2", 37, "America/New_York"),
 ]
 DAYS = [date(2025, 6, 1) + timedelta(days=n) for n in range(7)]
-DESKTOP = {"viewport": {"width": 1280, "height": 800}}
-PHONE = {"viewport": {"width": 375, "height": 740}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
-WAIT_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-def browser_ready() -> None:
-    missing = missing_for_browser()
-    if missing:
-        pytest.skip(f"browser tests skipped: {missing}")
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +68,6 @@ def api(dashboard_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield server
 
 
-@pytest.fixture(scope="module")
-def playwright(browser_ready: None) -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
 OpenPage = Callable[..., "Page"]
 
 
@@ -87,27 +75,9 @@ OpenPage = Callable[..., "Page"]
 def open_page(playwright: Playwright, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[OpenPage]:
     """open_page(url, **context) -> a page in a fresh Chromium profile (url None: not navigated yet);
     its screenshot is saved at the end of the test."""
-    contexts = []
-    pages: list[Page] = []
-
-    def open_(url: str | None, **context: Any) -> Page:
-        options = {**DESKTOP, **context}
-        browser = launch(playwright, tmp_path / f"profile{len(contexts)}", **options)
-        contexts.append(browser)
-        page = browser.new_page()
-        page.set_default_timeout(WAIT_MS)
-        pages.append(page)
-        if url is not None:
-            page.goto(url)
-        return page
-
-    yield open_
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for i, page in enumerate(pages):
-        suffix = f"-{i}" if i else ""
-        page.screenshot(path=SCREENSHOTS / f"{request.node.name}{suffix}.png", full_page=True)
-    for browser in contexts:
-        browser.close()
+    opener = PageOpener(playwright, tmp_path)
+    yield opener
+    opener.close(SCREENSHOTS, request.node.name)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -155,6 +125,24 @@ def watch(page: Page) -> list[dict[str, str]]:
 
     page.on("response", on_response)
     return seen
+
+
+def count_requests(page: Page) -> list[str]:
+    """Record every API request the page sends (path and query, in order); aborted ones included."""
+    sent: list[str] = []
+
+    def on_request(request: Any) -> None:
+        url = urlsplit(request.url)
+        if not url.path.startswith("/app"):
+            sent.append(f"{url.path}?{url.query}" if url.query else url.path)
+
+    page.on("request", on_request)
+    return sent
+
+
+def repeated(sent: list[str]) -> list[str]:
+    """The requests sent more than once."""
+    return sorted({request for request in sent if sent.count(request) > 1})
 
 
 def legend_users(page: Page) -> list[str]:
@@ -430,6 +418,48 @@ def test_a_stopped_api_shows_its_error(dashboard_db: str, open_page: OpenPage, t
     assert alert.get_by_role("button", name="Retry").is_visible()
 
 
+def test_the_first_load_sends_each_request_once(api: ApiServer, open_page: OpenPage) -> None:
+    page = open_page(None)
+    sent = count_requests(page)
+    page.goto(f"{api.url}/app/")
+    wait_drawn(page)
+    page.locator("section.daily canvas").first.wait_for()
+    paths = [request.split("?")[0] for request in sent]
+    assert repeated(sent) == [], sent
+    assert sorted(set(paths)) == ["/limits", "/multi-user/timeseries", "/summary", "/users", "/users/user1"], sent
+    # The detail chart and the overview strip: two time-series requests at different point budgets.
+    assert paths.count("/multi-user/timeseries") == 2
+
+
+@pytest.fixture(scope="module")
+def development_build(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dashboard built with React's development runtime, where StrictMode mounts every component
+    twice on its first render (as the Vite dev server, ``npm run dev``, serves it)."""
+    if not (WEB / "node_modules" / ".bin" / "vite").is_file():
+        pytest.skip("web/node_modules is not installed (make web)")
+    out = tmp_path_factory.mktemp("web-development")
+    env = {**os.environ, "NODE_ENV": "development"}
+    command = ["npx", "vite", "build", "--mode", "development", "--outDir", str(out), "--emptyOutDir"]
+    subprocess.run(command, cwd=WEB, env=env, check=True, capture_output=True)
+    return out
+
+
+def test_the_development_build_sends_each_first_request_once(
+    dashboard_db: str, development_build: Path, open_page: OpenPage, tmp_path: Path
+) -> None:
+    server = ApiServer(dashboard_db, tmp_path / "api.log", web_dir=development_build)
+    try:
+        page = open_page(None)
+        sent = count_requests(page)
+        page.goto(f"{server.url}/app/")
+        wait_drawn(page)
+        page.locator("section.daily canvas").first.wait_for()
+    finally:
+        server.stop()
+    assert repeated(sent) == [], sent
+    assert [request.split("?")[0] for request in sent].count("/multi-user/timeseries") == 2, sent
+
+
 def test_with_keys_on_a_401_asks_for_a_key_and_keeps_it_for_the_session(
     dashboard_db: str, open_page: OpenPage, tmp_path: Path
 ) -> None:
@@ -445,12 +475,18 @@ def test_with_keys_on_a_401_asks_for_a_key_and_keeps_it_for_the_session(
         page.get_by_role("button", name="Use this key").click()
         page.get_by_role("heading", name="The API refused this key").wait_for()
 
+        sent = count_requests(page)
         page.get_by_label("API key").fill(secret)
         page.get_by_role("button", name="Use this key").click()
         wait_drawn(page)
+        page.locator("section.daily canvas").first.wait_for()
         assert prompt.count() == 0
-        # The key sees user1 only, so that is all the registry shows.
+        # The first load after the key asks for each thing once.
+        assert repeated(sent) == [], sent
+        assert [request.split("?")[0] for request in sent].count("/multi-user/timeseries") == 2, sent
+        # The key sees user1 only (of two), and the header says what it counts.
         assert legend_users(page) == ["user1"]
+        assert page.locator("header.top").inner_text().endswith("1 user visible to this key")
         assert page.get_by_label("Add a user").locator("option").all_inner_texts() == ["No other users"]
         page.reload()
         wait_drawn(page)

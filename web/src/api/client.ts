@@ -1,4 +1,5 @@
-import type { MultiTimeseriesResponse, SummaryResponse, UserDetail, UsersResponse } from './types.ts'
+import type { ComplianceResponse, ParticipantsResponse } from './study.ts'
+import type { Limits, MultiTimeseriesResponse, SummaryResponse, UserDetail, UsersResponse } from './types.ts'
 
 /** An answer other than 2xx, or no answer at all (status 0), with the message to show. */
 export class ApiError extends Error {
@@ -11,6 +12,11 @@ export class ApiError extends Error {
     this.status = status
     this.detail = detail
   }
+}
+
+/** What to show for a failed request: the API's own detail, or the error as text. */
+export function errorMessage(error: unknown): string {
+  return error instanceof ApiError ? error.detail : String(error)
 }
 
 export interface TimeseriesQuery {
@@ -26,7 +32,15 @@ export interface SummaryQuery {
   endDate: string
 }
 
+export interface StudyQuery {
+  start: string // YYYY-MM-DD, local days
+  end: string // inclusive
+}
+
 export interface ApiClient {
+  limits(signal?: AbortSignal): Promise<Limits>
+  compliance(query: StudyQuery, signal?: AbortSignal): Promise<ComplianceResponse>
+  participants(signal?: AbortSignal): Promise<ParticipantsResponse>
   users(signal?: AbortSignal): Promise<UsersResponse>
   user(userId: string, signal?: AbortSignal): Promise<UserDetail>
   multiTimeseries(query: TimeseriesQuery, signal?: AbortSignal): Promise<MultiTimeseriesResponse>
@@ -87,6 +101,9 @@ export function createClient(options: ClientOptions = {}): ApiClient {
   const iso = (ms: number) => new Date(ms).toISOString()
 
   return {
+    limits: (signal) => get('/limits', {}, signal),
+    compliance: (query, signal) => get('/study/compliance', { start: query.start, end: query.end }, signal),
+    participants: (signal) => get('/study/participants', {}, signal),
     users: (signal) => get('/users', {}, signal),
     user: (userId, signal) => get(`/users/${encodeURIComponent(userId)}`, {}, signal),
     multiTimeseries: (query, signal) =>

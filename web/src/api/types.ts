@@ -1,5 +1,14 @@
-// Response shapes of the hr-pipeline query API (API_CONTRACT: GET /users, /users/{id},
+// Response shapes of the hr-pipeline query API (GET /limits, /users, /users/{id},
 // /multi-user/timeseries, /summary). Only the fields the dashboard reads are required.
+
+/** What one request may ask for (GET /limits): the API's own numbers, never repeated here. */
+export interface Limits {
+  max_users: number
+  max_points: number
+  default_max_points: number
+  max_summary_days: number
+  max_compliance_days: number
+}
 
 /** Resolution of a series: raw readings or an aggregate level. */
 export type Resolution = '1s' | '1m' | '1h' | '1d'

@@ -33,7 +33,6 @@ export function DetailChart(props: Props) {
   // Hooks inside uPlot read the newest props through this ref, so the chart is not rebuilt.
   const live = useRef(props)
   live.current = props
-  const drawnKey = useRef<string | null>(null)
 
   const userKey = userIds.map((id) => `${id}:${colours.get(id) ?? ''}`).join(',')
   const options = useMemo((): Omit<uPlot.Options, 'width' | 'height'> => {
@@ -63,9 +62,9 @@ export function DetailChart(props: Props) {
         drawClear: [drawZones],
         draw: [
           (u) => {
+            // Kept on the chart itself: a rebuilt chart (another time zone, StrictMode's remount) marks its first draw too.
             const key = live.current.dataKey
-            if (drawnKey.current === key) return
-            drawnKey.current = key
+            if (u.root.dataset.drawnKey === key) return
             u.root.dataset.drawnKey = key
             performance.mark('hr:chart-drawn', { detail: { key, points: u.data[0].length } })
           },

@@ -1,16 +1,16 @@
-import { MAX_USERS } from '../state/view.ts'
-
 interface Props {
   allUsers: string[]
   selected: string[]
+  /** The most users one request may show (the API's limit). */
+  maxUsers: number
   colours: Map<string, string>
   onChange: (users: string[]) => void
 }
 
 /** The users on the chart as removable chips, and a list to add one more. */
-export function UserPicker({ allUsers, selected, colours, onChange }: Props) {
+export function UserPicker({ allUsers, selected, maxUsers, colours, onChange }: Props) {
   const addable = allUsers.filter((id) => !selected.includes(id))
-  const full = selected.length >= MAX_USERS
+  const full = selected.length >= maxUsers
   return (
     <fieldset className="control users">
       <legend>Users</legend>
@@ -39,7 +39,7 @@ export function UserPicker({ allUsers, selected, colours, onChange }: Props) {
           disabled={addable.length === 0 || full}
           onChange={(event) => event.target.value && onChange([...selected, event.target.value])}
         >
-          <option value="">{full ? `At most ${MAX_USERS} users` : addable.length ? 'Add a user…' : 'No other users'}</option>
+          <option value="">{full ? `At most ${maxUsers} users` : addable.length ? 'Add a user…' : 'No other users'}</option>
           {addable.map((id) => (
             <option key={id} value={id}>
               {id}

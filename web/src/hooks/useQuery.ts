@@ -15,15 +15,23 @@ export interface QueryState<T> {
 
 /**
  * Runs `task` whenever `key` changes (null: nothing to ask), cancelling the request before it;
- * only the answer to the newest key is ever stored.
+ * only the answer to the newest key is ever stored. A key already asked is not asked again:
+ * React's StrictMode unmounts and remounts every component once on its first render (the Vite
+ * dev server), and without this every first request went out twice, the first one aborted.
  */
 export function useQuery<T>(key: string | null, task: (signal: AbortSignal) => Promise<T>): QueryState<T> {
   const latest = useRef<LatestOnly | null>(null)
+  const askedKey = useRef<string | null>(null)
+  const pendingStop = useRef<ReturnType<typeof setTimeout> | null>(null)
   const taskRef = useRef(task)
   taskRef.current = task
   const [state, setState] = useState<QueryState<T>>({ data: null, dataKey: null, error: null, loading: false })
 
   useEffect(() => {
+    if (pendingStop.current !== null) clearTimeout(pendingStop.current)
+    pendingStop.current = null
+    if (key !== null && key === askedKey.current) return
+    askedKey.current = key
     latest.current ??= new LatestOnly(DEBOUNCE_MS)
     const runner = latest.current
     if (key === null) {
@@ -43,6 +51,16 @@ export function useQuery<T>(key: string | null, task: (signal: AbortSignal) => P
     )
   }, [key])
 
-  useEffect(() => () => latest.current?.stop(), [])
+  // On unmount, stop what is in flight, unless the component comes straight back (StrictMode's
+  // remount runs the effect above first, which cancels this).
+  useEffect(
+    () => () => {
+      pendingStop.current = setTimeout(() => {
+        latest.current?.stop()
+        askedKey.current = null
+      }, 0)
+    },
+    [],
+  )
   return state
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { isTimeZone } from '../lib/time.ts'
-import { DEFAULT_VIEW, parseView, serializeView, type ViewState } from './view.ts'
+import { DEFAULT_VIEW, limitUsers, parseView, serializeView, type ViewState } from './view.ts'
 
 const parse = (search: string) => parseView(search, isTimeZone)
 
@@ -59,10 +59,11 @@ describe('URL state', () => {
     expect(problems).toEqual(['end: must be after start'])
   })
 
-  it('keeps at most 20 users (the API limit)', () => {
+  it('keeps at most the API’s limit of users, saying so', () => {
     const ids = Array.from({ length: 25 }, (_, i) => `u${i}`)
     const { view, problems } = parse(`users=${ids.join(',')}`)
-    expect(view.users).toEqual(ids.slice(0, 20))
-    expect(problems).toEqual(['users: at most 20 at once'])
+    expect(problems).toEqual([])
+    expect(limitUsers(view.users, 20)).toEqual({ users: ids.slice(0, 20), problem: 'users: at most 20 at once' })
+    expect(limitUsers(view.users, 25)).toEqual({ users: ids, problem: null })
   })
 })

@@ -25,9 +25,7 @@ export const DEFAULT_VIEW: ViewState = {
 }
 
 // User ids as the registry accepts them (hr users add): 1-64 of a-z 0-9 _ -.
-const USER_ID = /^[a-z0-9_-]{1,64}$/
-// The API takes at most this many users per request.
-export const MAX_USERS = 20
+export const USER_ID = /^[a-z0-9_-]{1,64}$/
 
 /** `2025-06-01T10:00:00Z`: second precision is the finest the API stores. */
 export function formatInstant(ms: number): string {
@@ -80,8 +78,7 @@ export function parseView(search: string, isTimeZone: (name: string) => boolean)
     const ids = [...new Set(users.split(',').filter(Boolean))]
     const bad = ids.filter((id) => !USER_ID.test(id))
     if (bad.length) problems.push(`users: ${bad.join(', ')} is not a user id (a-z, 0-9, _ and -)`)
-    view.users = ids.filter((id) => USER_ID.test(id)).slice(0, MAX_USERS)
-    if (ids.length - bad.length > MAX_USERS) problems.push(`users: at most ${MAX_USERS} at once`)
+    view.users = ids.filter((id) => USER_ID.test(id))
   }
 
   const range = params.get('range')
@@ -107,6 +104,15 @@ export function parseView(search: string, isTimeZone: (name: string) => boolean)
     else problems.push(`zones=${zones}: expected a user id or off`)
   }
   return { view, problems }
+}
+
+/**
+ * The users of a view within the API's limit (`maxUsers`, from GET /limits): the first ones of the
+ * link, and what was left out as a problem to show.
+ */
+export function limitUsers(users: string[], maxUsers: number): { users: string[]; problem: string | null } {
+  if (users.length <= maxUsers) return { users, problem: null }
+  return { users: users.slice(0, maxUsers), problem: `users: at most ${maxUsers} at once` }
 }
 
 /** The query string of a view (without '?'), defaults left out, in a fixed order. */
