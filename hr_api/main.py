@@ -122,7 +122,8 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
     @app.exception_handler(WarehouseUnavailable)
     @app.exception_handler(WarehouseTimeout)
     async def unavailable(request: Request, exc: WarehouseError) -> JSONResponse:
-        log.warning("%s %s: %s", request.method, _target(request), exc)
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        log.warning("%s %s: %s%s", request.method, _target(request), exc, cause)
         return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(WarehouseError)
