@@ -50,9 +50,29 @@ def resolve_api_database_url(settings: HrSettings) -> str:
 
 
 class SinglePageApp(StaticFiles):
-    """The built dashboard; paths that are not files get index.html (the app reads its state from the URL)."""
+    """The built dashboard; paths that are not files get index.html (the app reads its state from the URL).
+
+    Whether it is built is looked at on every request, so a `make web` while the API runs is served at
+    once, and a message never says the dashboard is missing after it was built.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory=directory, html=True, check_dir=False)
+        self.web_dir = directory
+
+    async def check_config(self) -> None:
+        if self.web_dir.is_dir():  # not built yet: get_response says so
+            await super().check_config()
 
     async def get_response(self, path: str, scope: Scope) -> Response:
+        if not (self.web_dir / "index.html").is_file():
+            return JSONResponse(
+                {
+                    "detail": f"the dashboard is not built ({self.web_dir} has no index.html): run `make web` "
+                    "(needs Node.js); it is served as soon as it is built"
+                },
+                status_code=404,
+            )
         try:
             return await super().get_response(path, scope)
         except StarletteHTTPException as exc:
@@ -129,7 +149,8 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
     @app.exception_handler(WarehouseUnavailable)
     @app.exception_handler(WarehouseTimeout)
     async def unavailable(request: Request, exc: WarehouseError) -> JSONResponse:
-        log.warning("%s %s: %s", request.method, _target(request), exc)
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        log.warning("%s %s: %s%s", request.method, _target(request), exc, cause)
         return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(WarehouseError)
@@ -171,21 +192,11 @@ _LOOPBACK_ONLY_SCHEMA = {
 
 
 def _mount_dashboard(app: FastAPI, web_dir: Path) -> None:
-    if (web_dir / "index.html").is_file():
-        app.mount("/app", SinglePageApp(directory=web_dir, html=True), name="dashboard")
+    app.mount("/app", SinglePageApp(web_dir), name="dashboard")
 
-        @app.get("/app", include_in_schema=False)
-        def dashboard_root() -> RedirectResponse:
-            return RedirectResponse("/app/")
-
-        return
-
-    @app.get("/app/{path:path}", include_in_schema=False)
-    def dashboard_missing(path: str) -> JSONResponse:
-        return JSONResponse(
-            {"detail": f"the dashboard is not built ({web_dir} has no index.html): run `make web` (needs Node.js)"},
-            status_code=404,
-        )
+    @app.get("/app", include_in_schema=False)
+    def dashboard_root() -> RedirectResponse:
+        return RedirectResponse("/app/")
 
 
 app = create_app()

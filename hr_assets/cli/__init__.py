@@ -8,6 +8,7 @@
   hr users connect | disconnect USER     a google_health user's OAuth grant
   hr setup                               database, migrations, default users, Dagster partitions
   hr backfill --last-days 7              materialise complete days through Dagster (--user, --from/--to)
+  hr quarantine [--user U] [--since T]   the records loads refused, and why
   hr env                                 shell exports for running `dagster` by hand
   hr dagster ARGS...                     the dagster CLI with this project's settings
   hr serve                               the Dagster webserver and daemon (dg dev), and the API, on 127.0.0.1
@@ -27,6 +28,7 @@ import click
 from hr_assets.cli.api_keys import api_keys
 from hr_assets.cli.db import db, migrate_command
 from hr_assets.cli.pipeline import backfill, dagster, env, setup
+from hr_assets.cli.quarantine import quarantine
 from hr_assets.cli.serve import api, serve
 from hr_assets.cli.study import audit, study
 from hr_assets.cli.users import users
@@ -52,5 +54,19 @@ def main(verbose: bool) -> None:
 
 
 # In the order `hr --help` has always listed them (click sorts them by name there anyway).
-for command in (db, migrate_command, users, setup, backfill, env, dagster, serve, api, api_keys, study, audit):
+for command in (
+    db,
+    migrate_command,
+    users,
+    setup,
+    backfill,
+    quarantine,
+    env,
+    dagster,
+    serve,
+    api,
+    api_keys,
+    study,
+    audit,
+):
     main.add_command(command)

@@ -51,6 +51,8 @@ def api_keys_list(include_revoked: bool) -> None:
 
     with clear_errors(), warehouse().connection() as conn:
         found = list_keys(conn, include_revoked=include_revoked)
+    if found:
+        click.echo(f"{'id':<5} {'key':<12}  reads  (name; created, state)")
     for key in found:
         reads = "all users" if key.all_users else f"cohort {key.cohort}" if key.cohort else ", ".join(key.user_ids)
         reads = reads or "no users"

@@ -13,10 +13,20 @@ if TYPE_CHECKING:
     from hr_assets.warehouse.users import User
 
 
-def warehouse_url() -> str:
-    """The warehouse's URL (the embedded server started if it is the one)."""
-    from hr_assets.local.localdb import resolve_database_url
+def warehouse_url(*, create: bool = False) -> str:
+    """The warehouse's URL (the embedded server started if it is the one).
 
+    Only ``create`` makes an embedded server that does not exist yet: every other command says to run
+    `hr setup` first instead of quietly creating an empty database it cannot use.
+    """
+    from hr_assets.local.localdb import initialised, resolve_database_url
+    from hr_assets.settings import get_settings
+
+    settings = get_settings()
+    if not create and not settings.database_url and not initialised(settings.home / "postgres"):
+        raise click.ClickException(
+            f"there is no warehouse yet: run `hr setup` first (it creates the embedded database under {settings.home})"
+        )
     return resolve_database_url()
 
 

@@ -29,7 +29,7 @@ def db_start() -> None:
     root = _require_embedded()
     with clear_errors():
         server = localdb.ensure_running(root)
-    mode, applied = migrate(warehouse_url())
+    mode, applied = migrate(warehouse_url(create=True))
     click.echo(f"PostgreSQL on 127.0.0.1:{server.port} ({mode.value} mode, data in {root / 'data'})")
     for name in applied:
         click.echo(f"  applied {name}")
@@ -42,10 +42,18 @@ def db_stop() -> None:
     click.echo("stopped" if localdb.stop(root) else "not running")
 
 
+# `status`'s exit code when the server is not running, as LSB init scripts and `pg_ctl status` answer.
+NOT_RUNNING = 3
+
+
 @db.command("status")
 def db_status() -> None:
+    """Say whether the embedded server runs; exit 0 if it does, 3 if not (for scripts)."""
     server = localdb.running_server(_require_embedded())
-    click.echo(f"running on 127.0.0.1:{server.port}" if server else "not running")
+    if server is None:
+        click.echo("not running")
+        raise SystemExit(NOT_RUNNING)
+    click.echo(f"running on 127.0.0.1:{server.port}")
 
 
 @db.command("url")
@@ -60,5 +68,5 @@ def db_url(for_dagster: bool) -> None:
 @click.command("migrate")
 def migrate_command() -> None:
     """Apply pending migrations to the warehouse."""
-    mode, applied = migrate(warehouse_url())
+    mode, applied = migrate(warehouse_url(create=True))
     click.echo(f"{mode.value} mode; " + (f"applied {', '.join(applied)}" if applied else "up to date"))

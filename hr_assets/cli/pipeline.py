@@ -104,14 +104,30 @@ def backfill(
             state = "ok" if run.success else f"FAILED: {run.error}"
             click.echo(f"  [{index}/{count}] {run.partitions} ({run.count} partitions, {run.seconds:.1f} s) {state}")
 
+        started = datetime.now(UTC).replace(microsecond=0)
         report = run_ranges(instance, defs.resolve_job_def("hr_partition_job"), plan.ranges, plan.user_order, progress)
     failed = report.failed
     click.echo(
         f"landed {report.landed} of {total} partition(s)"
         + (f"; {len(failed)} run(s) failed (runs {', '.join(r.run_id[:8] for r in failed)})" if failed else "")
     )
+    quarantined = _quarantined_by(plan.requested, started)
+    if quarantined:
+        click.echo(
+            f"{quarantined:,} record(s) went to quarantine: "
+            f"hr quarantine --since {started:%Y-%m-%dT%H:%M:%S} lists them with their reasons"
+        )
     if failed:
         raise SystemExit(1)
+
+
+def _quarantined_by(requested: dict[str, list[date]], started: datetime) -> int:
+    """Records quarantined by the loads of the requested days since ``started`` (this backfill's)."""
+    from hr_assets.warehouse.quarantine import quarantined_since
+
+    days = [day for user_days in requested.values() for day in user_days]
+    with clear_errors(), warehouse().connection() as conn:
+        return quarantined_since(conn, sorted(requested), min(days), max(days), started)
 
 
 @click.command()

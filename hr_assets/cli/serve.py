@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ DEFAULT_WEB_PORT = 3000
 @click.option("--api-port", type=int, help="Preferred port of the API (default HR_API_PORT, 8000).")
 def serve(port: int, api_port: int | None) -> None:
     """Run the Dagster webserver and daemon (`dg dev`), and the query API, on 127.0.0.1 until interrupted."""
-    from hr_assets.local.processes import supervise
+    from hr_assets.local.processes import start_group, supervise
 
     env = {**os.environ, **dagster_environment(), "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}
     port = localdb.free_port(port)
@@ -37,8 +36,8 @@ def serve(port: int, api_port: int | None) -> None:
     # is not the instance's (it is copied there by install_instance_config).
     dagster_ui = [str(bin_dir / "dg"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "--host", "127.0.0.1"]
     children = [
-        subprocess.Popen([*dagster_ui, "--port", str(port)], env=env, cwd=env["DAGSTER_HOME"]),
-        subprocess.Popen([str(bin_dir / "hr-api"), "--host", "127.0.0.1", "--port", str(api_port)], env=env),
+        start_group([*dagster_ui, "--port", str(port)], env=env, cwd=env["DAGSTER_HOME"]),
+        start_group([str(bin_dir / "hr-api"), "--host", "127.0.0.1", "--port", str(api_port)], env=env),
     ]
     click.echo(f"Dagster UI: http://127.0.0.1:{port}")
     click.echo(f"API:        http://127.0.0.1:{api_port}  (docs /docs, dashboard /app/)")

@@ -219,6 +219,8 @@ def users_list(include_retired: bool, as_json: bool) -> None:
         listed = [{**u.__dict__, "connection": getattr(connections.get(u.id), "__dict__", None)} for u in found]
         click.echo(json.dumps(listed, default=str, indent=2))
         return
+    if found:
+        click.echo(f"{'id':<20} {'timezone':<22} {'source':<14} {'cohort':<12} {'first day':<15}  state")
     for u in found:
         state = f"retired {u.retired_at:%Y-%m-%d}" if u.retired_at else "active"
         connection = f"  {connections[u.id].describe()}" if u.id in connections else ""

@@ -188,11 +188,12 @@ def ingest(
 
 def _log_progress(report: IngestReport, total: int) -> None:
     log.info(
-        "%s: %d of %d partition(s) done, %s rows written, %d failed",
+        "%s: %d of %d partition(s) done, %s rows written, %s quarantined (hr quarantine), %d failed",
         report.payload,
         len(report.outcomes),
         total,
         f"{report.total('rows_written'):,}",
+        f"{report.total('rows_quarantined'):,}",
         len(report.failures),
     )
 

@@ -305,6 +305,12 @@ def ensure_running(root: Path) -> LocalServer:
     return LocalServer(root, port, password)
 
 
+def initialised(root: Path) -> bool:
+    """Whether the embedded server under ``root`` has been created (by `hr setup` or `hr db start`)."""
+    data, _, _ = _paths(root)
+    return (data / "PG_VERSION").exists()
+
+
 def running_server(root: Path) -> LocalServer | None:
     """The server under ``root`` if it is running, without starting it."""
     data, password_file, state_file = _paths(root)

@@ -195,7 +195,8 @@ def translated_errors() -> Iterator[None]:
         raise WarehouseTimeout(f"{type(exc).__name__}: {exc}") from exc
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
         # A database not (or not yet fully) migrated: `hr setup` (or a migration still running) fixes it.
-        raise SchemaError(f"the warehouse schema is missing or behind ({exc}): run `hr setup`") from exc
+        # One sentence for the person at the command line; the driver's words stay on __cause__ for logs.
+        raise SchemaError("the warehouse has no schema yet, or an older one than this code: run `hr setup`") from exc
     except psycopg.Error as exc:
         if is_transient(exc):
             raise WarehouseUnavailable(f"{type(exc).__name__}: {exc}") from exc

@@ -655,3 +655,20 @@ def test_several_workers_add_up_their_request_metrics(loaded_url: str, tmp_path:
     for text in scrapes:
         [line] = [x for x in text.splitlines() if x.startswith('hr_api_requests_total{method="GET",route="/users"')]
         assert float(line.rsplit(" ", 1)[1]) == requests
+
+
+def test_the_dashboard_is_served_as_soon_as_it_is_built_without_a_restart(loaded_url: str, tmp_path: Path) -> None:
+    web_dir = tmp_path / "dist"
+    settings = _settings(tmp_path, api_web_dir=web_dir)
+    with TestClient(create_app(settings, database_url=loaded_url), base_url=LOOPBACK) as client:
+        missing = client.get("/app/")
+        assert missing.status_code == 404
+        assert missing.json()["detail"].startswith(f"the dashboard is not built ({web_dir} has no index.html)")
+        web_dir.mkdir()
+        (web_dir / "index.html").write_text("<!doctype html><title>hr-pipeline</title>")
+        (web_dir / "app.js").write_text("console.log(1)")
+        assert client.get("/app/").text == "<!doctype html><title>hr-pipeline</title>"
+        assert client.get("/app/app.js").text == "console.log(1)"
+        # A path that is not a file is the app's own route: index.html.
+        assert client.get("/app/study").text.startswith("<!doctype html>")
+        assert client.get("/app", follow_redirects=False).headers["location"] == "/app/"

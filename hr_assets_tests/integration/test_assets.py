@@ -304,7 +304,10 @@ def test_ingest_logs_each_failure_where_it_happens_and_the_totals_at_the_end(
     assert warnings[0].startswith("intraday user1 2025-06-01 not loaded:") and "heart_rate-broken.json" in warnings[0]
     rows = report.total("rows_written")
     assert rows > 0
-    assert caplog.records[-1].getMessage() == f"intraday: 3 of 3 partition(s) done, {rows:,} rows written, 1 failed"
+    assert report.total("rows_quarantined") == 0
+    assert caplog.records[-1].getMessage() == (
+        f"intraday: 3 of 3 partition(s) done, {rows:,} rows written, 0 quarantined (hr quarantine), 1 failed"
+    )
 
 
 def test_payload_with_a_nul_byte_is_refused_and_kept(db_url: str, conn: psycopg.Connection) -> None:

@@ -248,3 +248,77 @@ def test_backfill_refuses_bad_options(
 ) -> None:
     result = runner.invoke(main, ["backfill", *args])
     assert result.exit_code != 0 and message in result.output, result.output
+
+
+def test_backfill_says_how_many_records_went_to_quarantine_and_hr_quarantine_lists_them(
+    runner: CliRunner, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    good = [{"dateTime": f"06/01/25 10:00:{s:02d}", "value": {"bpm": 60 + s, "confidence": 2}} for s in range(10)]
+    bad = {"dateTime": "06/01/25 10:00:30", "value": {"bpm": 999, "confidence": 2}}
+    (folder / "heart_rate-2025-06-01.json").write_text(json.dumps([*good, bad]))
+    (folder / "heart_rate_2025-06-01.csv").write_text(
+        "timestamp,beats per minute,data source\n2025-06-01T11:00:00Z,70,Watch\n2025-06-01T11:00:05Z,abc,Watch\n"
+    )
+    added = runner.invoke(
+        main, ["users", "add", "dana", "-z", "UTC", "--source", "fitbit_export", "--export-path", str(folder)]
+    )
+    assert added.exit_code == 0, added.output
+
+    done = runner.invoke(main, ["backfill", "--user", "dana", "--from", "2025-06-01", "--to", "2025-06-01"])
+    assert done.exit_code == 0, done.output
+    assert "landed 1 of 1 partition(s)" in done.output
+    summary = done.output.strip().splitlines()[-1]
+    assert summary.startswith("2 record(s) went to quarantine: hr quarantine --since "), done.output
+    since = summary.split("--since ")[1].split()[0]
+
+    listed = runner.invoke(main, ["quarantine", "--since", since])
+    assert listed.exit_code == 0, listed.output
+    # Each record names its file and its place in it: the JSON element, the CSV line.
+    assert "dana 2025-06-01 intraday (fitbit_export:" in listed.output
+    assert "(heart_rate-2025-06-01.json[10]): impossible bpm 999" in listed.output
+    assert "(heart_rate_2025-06-01.csv:3):" in listed.output
+    assert conn.execute("SELECT count(*) FROM quarantine").fetchone() == (2,)
+    assert (
+        runner.invoke(main, ["quarantine", "--user", "nobody"]).output == "nothing in quarantine for that selection\n"
+    )
+
+
+def test_commands_before_setup_say_to_run_it_without_creating_a_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hr_assets.settings import get_settings
+
+    monkeypatch.delenv("HR_DATABASE_URL", raising=False)
+    monkeypatch.setenv("HR_HOME", str(tmp_path / "hr"))
+    get_settings.cache_clear()
+    added = CliRunner().invoke(main, ["users", "add", "alice", "--timezone", "Europe/Berlin", "--seed", "5"])
+    assert added.exit_code == 1
+    assert added.output == (
+        f"Error: there is no warehouse yet: run `hr setup` first (it creates the embedded database under "
+        f"{tmp_path / 'hr'})\n"
+    )
+    assert not (tmp_path / "hr" / "postgres").exists()
+    # `hr db status` says so and exits 3 (not running), as pg_ctl status does.
+    status = CliRunner().invoke(main, ["db", "status"])
+    assert (status.exit_code, status.output) == (3, "not running\n")
+
+
+def test_a_schema_behind_is_one_sentence_without_sql(runner: CliRunner, conn: psycopg.Connection) -> None:
+    conn.execute("DROP TABLE users CASCADE")
+    result = runner.invoke(main, ["users", "add", "alice", "--timezone", "Europe/Berlin", "--seed", "5"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: the warehouse has no schema yet, or an older one than this code: run `hr setup`\n"
+    ), result.output
+
+
+def test_users_and_keys_lists_have_a_header_row(runner: CliRunner, conn: psycopg.Connection) -> None:
+    assert runner.invoke(main, ["users", "add", "alice", "-z", "Europe/Berlin", "--seed", "5"]).exit_code == 0
+    assert runner.invoke(main, ["api-keys", "create", "--user", "alice"]).exit_code == 0
+    users = runner.invoke(main, ["users", "list"]).output.splitlines()
+    assert users[0].split() == ["id", "timezone", "source", "cohort", "first", "day", "state"]
+    assert users[1].startswith("alice ")
+    keys = runner.invoke(main, ["api-keys", "list"]).output.splitlines()
+    assert keys[0].split()[:3] == ["id", "key", "reads"] and "alice" in keys[1]

@@ -38,21 +38,27 @@ def _free_port() -> int:
         return port
 
 
-def _script(lines: list[str], port: int) -> str:
+def _script(lines: list[str], port: int, dagster_port: int) -> str:
     out = ["set -euo pipefail", "set -m  # job control: the servers get a process group of their own, as in a terminal"]
     for line in lines:
         if line == "make install":
             out.append("test -x .venv/bin/hr  # make install: done by make test")
             continue
         line = line.replace(f"127.0.0.1:{README_PORT}", f"127.0.0.1:{port}")
-        out.append(line)
         if line.endswith("&"):
+            # The Dagster UI on a free port (the README's 3000 may be taken here), and both answering before
+            # the next line, as a reader waits for them.
             out += [
+                line.replace("hr serve &", f"hr serve --port {dagster_port} &"),
                 "serve=$!",
-                f"for _ in $(seq {START_SECONDS}); do curl -sf http://127.0.0.1:{port}/health >/dev/null && break; "
-                "sleep 1; done",
+                *(
+                    f"for _ in $(seq {START_SECONDS}); do curl -sf {url} >/dev/null && break; sleep 1; done"
+                    for url in (f"http://127.0.0.1:{port}/health", f"http://127.0.0.1:{dagster_port}/server_info")
+                ),
             ]
-        elif line.startswith("curl "):
+            continue
+        out.append(line)
+        if line.startswith("curl "):
             out.append("echo")  # the JSON answer on a line of its own
     out += ["kill -INT -- -$serve", "status=0; wait $serve || status=$?", 'echo "serve exited with $status"']
     return "\n".join(out) + "\n"
@@ -66,11 +72,11 @@ def test_the_readme_quickstart_block_is_what_this_test_runs() -> None:
 
 
 def test_the_readme_first_steps_work_in_order_on_a_clean_home(tmp_path: Path) -> None:
-    port = _free_port()
+    port, dagster_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HR_", "DAGSTER_"))}
     env |= {"HR_HOME": str(tmp_path / "hr"), "HR_API_PORT": str(port)}
     done = subprocess.run(
-        ["bash", "-c", _script(quickstart_lines(), port)],
+        ["bash", "-c", _script(quickstart_lines(), port, dagster_port)],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
