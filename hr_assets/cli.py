@@ -676,3 +676,8 @@ def api_keys_revoke(key_id: int) -> None:
     with _clear_errors(), _warehouse().connection() as conn:
         revoke_key(conn, key_id)
     click.echo(f"revoked key {key_id}")
+
+
+from hr_assets.cli_export import export  # noqa: E402  (its own module; registered here)
+
+main.add_command(export)
