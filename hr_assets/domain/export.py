@@ -382,7 +382,7 @@ def shift_batch(batch: pa.RecordBatch, days: int) -> pa.RecordBatch:
             moved = pa.compute.add(column.cast(pa.int64()), days * MICROSECONDS_PER_DAY)
             column = moved.cast(column.type)
         elif pa.types.is_date32(column.type):
-            column = pa.compute.add(column.cast(pa.int32()), days).cast(column.type)
+            column = pa.compute.add(column.cast(pa.int32()), pa.scalar(days, pa.int32())).cast(column.type)
         arrays.append(column)
     return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
@@ -461,8 +461,8 @@ class TableWriter:
 # --- dictionary and manifest ---------------------------------------------------------------------
 
 CONCEPTS: dict[str, str] = {
-    "Local day": "A participant's day is the calendar date in the participant's own time zone (IANA, e.g. "
-    "Europe/Berlin), from local midnight to the next local midnight: 24 hours, 23 on the day clocks go forward and 25 "
+    "Local day": "A participant's day is the calendar date in the participant's own time zone (an IANA tz "
+    "database name), from local midnight to the next local midnight: 24 hours, 23 on the day clocks go forward and 25 "
     "on the day they go back, at any UTC offset (+5:45 too). Every timestamp is UTC; local_date and utc_offset_minutes "
     "give its local day and wall-clock time (time + utc_offset_minutes).",
     "Time zones": "A participant has one time zone, the one registered in the warehouse. A reading's local day and "
