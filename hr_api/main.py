@@ -28,7 +28,7 @@ from hr_api.auth import KeyVerifier
 from hr_api.deps import ApiState
 from hr_api.metrics import ApiMetrics, MetricsMiddleware
 from hr_api.responses import LOOPBACK_ONLY
-from hr_api.routes import meta, metrics, summary, timeseries, users
+from hr_api.routes import export, meta, metrics, summary, timeseries, users
 from hr_assets.settings import HrSettings, get_settings
 from hr_assets.warehouse.db import ConnectionPool, SchemaError, WarehouseError, WarehouseTimeout, WarehouseUnavailable
 
@@ -107,7 +107,7 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
         # /users/ is a user without an id (404), not a redirect to the list of users.
         redirect_slashes=False,
     )
-    for router in (meta.router, users.router, timeseries.router, summary.router, metrics.router):
+    for router in (meta.router, users.router, timeseries.router, summary.router, metrics.router, export.router):
         app.include_router(router)
     if settings.api_auth == "off":
         app.openapi = partial(_openapi_without_keys, app)  # type: ignore[method-assign]

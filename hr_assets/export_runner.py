@@ -255,29 +255,31 @@ def _write_file(conn: Any, request: ExportRequest, item: _Planned, target: Binar
         writer.write(_participants_batch(request, item.members))
     else:
         shift = request.pseudonymizer.shift_days(participant.user_id) if request.pseudonymizer else 0
-        user_id = participant.user_id
-        if table.streamed:
-            start = local_day_window(item.start_date, participant.timezone)[0]
-            end = local_day_window(item.end_date, participant.timezone)[1]
-            batches = (
-                stream_readings(conn, user_id, start, end, ROW_GROUP_ROWS)
-                if table.name == "readings"
-                else stream_rollup(conn, table.name, user_id, start, end, ROW_GROUP_ROWS)
-            )
-            for columns in batches:
-                writer.write(to_record_batch(table, columns, timezone=participant.timezone, shift_days=shift))
-        else:
-            columns = day_rows(
-                conn,
-                table.name,
-                user_id,
-                item.start_date,
-                item.end_date,
-                valid_day_seconds=VALID_DAY_WORN_MINUTES * SECONDS_PER_MINUTE,
-            )
-            writer.write(to_record_batch(table, columns, shift_days=shift))
+        for batch in table_batches(conn, table, participant, item.start_date, item.end_date, shift_days=shift):
+            writer.write(batch)
     rows, size, sha256 = writer.close()
     return WrittenFile(item.path, rows, size, sha256)
+
+
+def table_batches(
+    conn: Any, table: TableDef, participant: Participant, first_day: date, last_day: date, *, shift_days: int = 0
+) -> Iterator[pa.RecordBatch]:
+    """``participant``'s rows of ``table`` over the local days [first_day, last_day], batch by batch."""
+    user_id = participant.user_id
+    if table.streamed:
+        start = local_day_window(first_day, participant.timezone)[0]
+        end = local_day_window(last_day, participant.timezone)[1]
+        batches = (
+            stream_readings(conn, user_id, start, end, ROW_GROUP_ROWS)
+            if table.name == "readings"
+            else stream_rollup(conn, table.name, user_id, start, end, ROW_GROUP_ROWS)
+        )
+        for columns in batches:
+            yield to_record_batch(table, columns, timezone=participant.timezone, shift_days=shift_days)
+    else:
+        valid_day_seconds = VALID_DAY_WORN_MINUTES * SECONDS_PER_MINUTE
+        columns = day_rows(conn, table.name, user_id, first_day, last_day, valid_day_seconds=valid_day_seconds)
+        yield to_record_batch(table, columns, shift_days=shift_days)
 
 
 def _participants_batch(request: ExportRequest, chosen: Sequence[Participant]) -> pa.RecordBatch:

@@ -62,6 +62,8 @@ def _choices(name: str, parameter: dict[str, Any]) -> list[str | None]:
         return [None, *SCHEMA["components"]["schemas"][ref.rsplit("/", 1)[-1]]["enum"]]
     if name == "max_points":
         return [None, str(schema["minimum"]), str(schema["maximum"])]
+    if name in ("level", "format"):  # the export download: its default and one other (each is a file)
+        return [None, "day" if name == "level" else "csv"]
     raise AssertionError(f"a new parameter {name!r}: say here which values the access walk tries")
 
 
