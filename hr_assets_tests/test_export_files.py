@@ -200,3 +200,55 @@ def _cli():  # type: ignore[no-untyped-def]
     from hr_assets.cli import main
 
     return main
+
+
+def test_a_failed_participant_is_named_and_the_others_are_written(export_db: str, tmp_path: Path) -> None:
+    root = tmp_path / "study"
+    run_export(Warehouse(export_db), ExportRequest(str(root)))
+    before = (root / "readings" / "user_id=kathmandu-two" / "month=2024-03" / "part-0.parquet").read_bytes()
+    with psycopg.connect(export_db) as conn:  # a zone the tz database lacks: its local days cannot be placed
+        conn.execute("UPDATE users SET timezone = 'Mars/Olympus_Mons' WHERE id = 'kathmandu-two'")
+    summary = run_export(Warehouse(export_db), ExportRequest(str(root)))
+    [failure] = summary.failures
+    assert failure.participant == "kathmandu-two" and failure.file.startswith("readings/user_id=kathmandu-two/")
+    assert "Mars/Olympus_Mons" in failure.error
+    assert str(failure).startswith("participant kathmandu-two, file readings/user_id=kathmandu-two/")
+    # The others were written again (their settings are part of no fingerprint that changed: unchanged),
+    # the participants file was rewritten, and the failed participant keeps the previous export's files.
+    assert [f.path for f in summary.written] == ["participants/part-0.parquet"]
+    assert (root / "readings" / "user_id=kathmandu-two" / "month=2024-03" / "part-0.parquet").read_bytes() == before
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert "day/user_id=kathmandu-two/part-0.parquet" in manifest["files"]
+
+
+def test_cohorts_and_wear_records_are_exported_where_the_schema_has_them(export_db: str, tmp_path: Path) -> None:
+    with psycopg.connect(export_db) as conn:  # the study view's schema: a cohort per user, wear per local day
+        conn.execute("ALTER TABLE users ADD COLUMN cohort text")
+        conn.execute("UPDATE users SET cohort = CASE WHEN id = 'zurich-one' THEN 'pilot' ELSE 'main' END")
+        conn.execute(
+            "CREATE TABLE participant_day_wear (user_id text, date date, worn_minutes integer, "
+            "PRIMARY KEY (user_id, date))"
+        )
+        conn.execute(
+            "INSERT INTO participant_day_wear SELECT user_id, date, covered_seconds / 60 FROM partition_loads "
+            "WHERE payload = 'intraday'"
+        )
+    root = tmp_path / "pilot"
+    summary = run_export(
+        Warehouse(export_db), ExportRequest(str(root), cohort="pilot", tables=("wear", "participants"))
+    )
+    assert not summary.failures
+    people = pl.read_parquet(root / "participants" / "part-0.parquet")
+    assert people.select("user_id", "cohort").rows() == [("zurich-one", "pilot")]
+    wear = pl.read_parquet(table_glob(root, "wear"), hive_partitioning=True)
+    assert wear.columns == ["date", "worn_minutes", "user_id"]
+    day_minutes = {d: f[6] // 60 for (u, d), f in warehouse_days(export_db).items() if u == "zurich-one"}
+    assert dict(wear.select("date", "worn_minutes").iter_rows()) == day_minutes
+    assert "wear" in json.loads((root / "dictionary.json").read_text())["tables"]
+
+
+def test_a_cohort_asked_of_a_warehouse_without_cohorts_is_an_error(export_db: str, tmp_path: Path) -> None:
+    from hr_assets.warehouse.export import ExportReadError
+
+    with pytest.raises(ExportReadError, match="records no cohorts"):
+        run_export(Warehouse(export_db), ExportRequest(str(tmp_path / "x"), cohort="pilot"))
