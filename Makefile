@@ -82,5 +82,8 @@ bench-web: install web
 bench-scale: install
 	$(VENV)/bin/python bench/scale.py $(ARGS)
 
+bench-export: install
+	$(VENV)/bin/python bench/export.py $(ARGS)
+
 clean: stop
 	rm -rf .hr $(VENV) web/dist web/node_modules
