@@ -36,6 +36,7 @@ from hr_assets.domain.export import (
     ROW_GROUP_ROWS,
     TABLES,
     VALID_DAY_WORN_MINUTES,
+    ExportError,
     Format,
     Pseudonymizer,
     TableDef,
@@ -52,7 +53,7 @@ from hr_assets.domain.export import (
     to_record_batch,
 )
 from hr_assets.transform import local_day_window
-from hr_assets.warehouse.db import Warehouse
+from hr_assets.warehouse.db import Warehouse, schema_state
 from hr_assets.warehouse.export import (
     OPTIONAL_DAY_TABLES,
     LoadRecord,
@@ -164,7 +165,8 @@ def run_export(warehouse: Warehouse, request: ExportRequest, progress: Progress 
                 outcome = _write_participant(conn, request, planned, reusable, staging, summary, label)
                 files.update(outcome)
                 if progress is not None:
-                    progress(f"[{index}/{len(chosen) + 1}] {label}: {_tally(outcome, planned, reusable)}")
+                    state = _tally(outcome, planned, reusable) if outcome or not planned else "FAILED"
+                    progress(f"[{index}/{len(chosen) + 1}] {label}: {state}")
             failed = {f.participant for f in summary.failures}
             for path, entry in reusable.items():  # a failed participant keeps what the previous export had
                 if entry.get("participant_id") in failed and path not in files:
@@ -424,8 +426,6 @@ def _project_version() -> str:
 
 
 def _warehouse_schema(warehouse: Warehouse) -> int | None:
-    from hr_assets.warehouse.db import schema_state
-
     with warehouse.connection(autocommit=True) as conn:
         state = schema_state(conn)
     return state[0] if state else None
@@ -437,8 +437,6 @@ MAPPING_MODE = 0o600
 
 
 def _check_mapping_path(path: Path | None, destination: _Destination) -> None:
-    from hr_assets.domain.export import ExportError
-
     if path is None:
         raise ExportError("a de-identified export needs a mapping file (outside the export) for the operator")
     if destination.local_root is not None:

@@ -79,6 +79,8 @@ VALID = {
     "end_date": "2025-06-02",
     "interval": "1h",
     "max_points": "2000",
+    "level": "day",
+    "format": "csv",
 }
 # Statements the driver sends on its own: transaction control.
 DRIVER_STATEMENTS = re.compile(
