@@ -360,6 +360,7 @@ def _month_files(
     for record in mine:
         if record.payload == table.payload:
             months.setdefault(month_key(record.date + timedelta(days=shift)), []).append(record)
+    by_day = {r.date: r for r in mine if r.payload == table.payload}
     planned = []
     for key, in_month in sorted(months.items()):
         shown = in_month[0].date + timedelta(days=shift)
@@ -367,13 +368,39 @@ def _month_files(
         last = month_end(shown) - timedelta(days=shift)
         first = max(first, request.start_date) if request.start_date else first
         last = min(last, request.end_date) if request.end_date else last
+        sources = list(in_month)
+        following = by_day.get(last + timedelta(days=1))
+        if following is not None and _bucket_straddles(table, following.date, participant.timezone):
+            # A UTC-aligned bucket that starts in this month's last local day holds readings of the next
+            # day (zones at +5:30, -3:30, ...): re-loading that day changes this file too.
+            sources.append(following)
         path = file_path(table.name, request.format, user=user, month=key)
-        planned.append(_Planned(path, table, participant, first, last, _fingerprint(path, participant, in_month)))
+        planned.append(_Planned(path, table, participant, first, last, _fingerprint(path, participant, sources)))
     return planned
 
 
+# The rollups' bucket widths, by the export's table name.
+BUCKET_SECONDS = {"minute": 60, "hour": 3600}
+
+
+def _bucket_straddles(table: TableDef, day: date, timezone: str) -> bool:
+    """Whether ``day``'s local midnight falls inside one of ``table``'s UTC-aligned buckets."""
+    if table.name not in BUCKET_SECONDS:
+        return False
+    try:
+        midnight = local_day_window(day, timezone)[0]
+    except ValueError:  # a zone the tz database lacks: the participant fails when written; assume the worst here
+        return True
+    return int(midnight.timestamp()) % BUCKET_SECONDS[table.name] != 0
+
+
 def _participant_fields(p: Participant) -> list[Any]:
-    return [p.user_id, p.cohort, p.timezone, p.source, p.first_day, p.last_day]
+    return [*_participant_settings(p), p.first_day, p.last_day]
+
+
+def _participant_settings(p: Participant) -> list[Any]:
+    """What every file of a participant depends on (not the first and last day: a new day changes those)."""
+    return [p.user_id, p.cohort, p.timezone, p.source]
 
 
 def _fingerprint(
@@ -383,7 +410,7 @@ def _fingerprint(
     content = [
         EXPORT_SCHEMA_VERSION,
         path,
-        _participant_fields(participant) if participant else None,
+        _participant_settings(participant) if participant else None,
         [[r.date, r.payload, r.loaded_at] for r in records],
         list(extra),
     ]

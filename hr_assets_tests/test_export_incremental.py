@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
@@ -56,6 +56,35 @@ def test_a_reloaded_day_rewrites_only_its_participant_month_and_daily_files(expo
 
     third = run_export(Warehouse(export_db), ExportRequest(str(root)))
     assert third.written == [] and _mtimes(root) == after
+
+
+def test_a_new_day_rewrites_its_month_and_the_per_participant_files_not_the_other_months(
+    export_db: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "study"
+    run_export(Warehouse(export_db), ExportRequest(str(root)))
+    reload_day(export_db, CHANGED_USER, CHANGED_DAY + timedelta(days=1))  # the nightly load of the next day
+    summary = run_export(Warehouse(export_db), ExportRequest(str(root)))
+    assert sorted(f.path for f in summary.written) == [
+        f"day/user_id={CHANGED_USER}/part-0.parquet",
+        f"hour/user_id={CHANGED_USER}/month=2024-04/part-0.parquet",
+        f"minute/user_id={CHANGED_USER}/month=2024-04/part-0.parquet",
+        "participants/part-0.parquet",  # the participant's last day moved
+        f"readings/user_id={CHANGED_USER}/month=2024-04/part-0.parquet",
+    ]
+
+
+def test_at_a_quarter_hour_offset_the_previous_months_hour_file_follows_the_next_days_reload(
+    export_db: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "study"
+    run_export(Warehouse(export_db), ExportRequest(str(root)))
+    # Kathmandu's 2024-04-01 starts at 18:15 UTC: the hour bucket from 18:00 begins on local 2024-03-31.
+    reload_day(export_db, "kathmandu-two", CHANGED_DAY)
+    written = {f.path for f in run_export(Warehouse(export_db), ExportRequest(str(root))).written}
+    assert "hour/user_id=kathmandu-two/month=2024-03/part-0.parquet" in written
+    assert "minute/user_id=kathmandu-two/month=2024-03/part-0.parquet" not in written
+    assert "readings/user_id=kathmandu-two/month=2024-03/part-0.parquet" not in written
 
 
 def test_other_parameters_rewrite_the_export_and_remove_files_it_no_longer_has(export_db: str, tmp_path: Path) -> None:
