@@ -219,31 +219,35 @@ def _write_participant(
     """
     entries: dict[str, Any] = {}
     written: list[WrittenFile] = []
-    for item in planned:
-        old = reusable.get(item.path)
-        if old is not None and old.get("fingerprint") == item.fingerprint:
-            entries[item.path] = old
-            continue
-        try:
-            with savepoint(conn), staging.open(item.path) as target:
-                done = _write_file(conn, request, item, target)
-        # Anything that fails for one participant (the database, the disk, a value Arrow refuses) is
-        # reported with the participant and file, and the export goes on with the next participant.
-        except Exception as exc:
-            log.exception("export: participant %s, file %s failed", label, item.path)
-            summary.failures.append(ExportFailure(_participant_id(request, item.participant), item.path, f"{exc}"))
-            staging.discard([w.path for w in written] + [item.path])
-            return {}
-        written.append(done)
-        entries[item.path] = {
-            "table": item.table.name,
-            "participant_id": _participant_id(request, item.participant),
-            "rows": done.rows,
-            "bytes": done.bytes,
-            "sha256": done.sha256,
-            "fingerprint": item.fingerprint,
-        }
-        log.info("export: %s: %s rows to %s", label, done.rows, item.path)
+    item: _Planned | None = None
+    try:
+        with savepoint(conn):  # one per participant: a failure rolls back to it and the export goes on
+            for item in planned:
+                old = reusable.get(item.path)
+                if old is not None and old.get("fingerprint") == item.fingerprint:
+                    entries[item.path] = old
+                    continue
+                with staging.open(item.path) as target:
+                    done = _write_file(conn, request, item, target)
+                written.append(done)
+                entries[item.path] = {
+                    "table": item.table.name,
+                    "participant_id": _participant_id(request, item.participant),
+                    "rows": done.rows,
+                    "bytes": done.bytes,
+                    "sha256": done.sha256,
+                    "fingerprint": item.fingerprint,
+                }
+                log.info("export: %s: %s rows to %s", label, done.rows, item.path)
+    # Anything that fails for one participant (the database, the disk, a value Arrow refuses) is
+    # reported with the participant and file, and the export goes on with the next participant.
+    except Exception as exc:
+        path = item.path if item is not None else "-"
+        log.exception("export: participant %s, file %s failed", label, path)
+        participant = item.participant if item is not None else None
+        summary.failures.append(ExportFailure(_participant_id(request, participant), path, f"{exc}"))
+        staging.discard([w.path for w in written] + [path])
+        return {}
     summary.written += written
     summary.unchanged += len(entries) - len(written)
     return entries

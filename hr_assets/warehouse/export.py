@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -200,15 +200,23 @@ def _stream_binary(
     """
     parts: dict[str, list[np.ndarray[Any, Any]]] = {c.name: [] for c in columns}
     held = 0
-    with conn.transaction(), conn.cursor(name=f"export_{uuid.uuid4().hex}", binary=True) as cur:
+    # A server-side cursor lives in a transaction: the export's snapshot, or one of its own on the API's
+    # autocommit connections.
+    scope = conn.transaction() if conn.autocommit else nullcontext()
+    with scope, conn.cursor(name=f"export_{uuid.uuid4().hex}", binary=True) as cur:
         for wire in WIRE_DTYPES:
             cur.adapters.register_loader(conn.adapters.types[wire].array_oid, _RawArray)
-        cur.itersize = DAYS_PER_FETCH
         cur.execute(statement, params)
-        for row in cur:
-            for column, data in zip(columns, row, strict=True):
-                parts[column.name].append(_array_values(data, column))
-            held += len(parts[columns[0].name][-1])
+        days = 1
+        while rows := cur.fetchmany(days):
+            size = 0
+            for row in rows:
+                for column, data in zip(columns, row, strict=True):
+                    parts[column.name].append(_array_values(data, column))
+                    size += len(data)
+                held += len(parts[columns[0].name][-1])
+            # As many days as fit in FETCH_BYTES, judged by the days just read (dense: ~4, sparse: a month).
+            days = max(1, min(MAX_DAYS_PER_FETCH, FETCH_BYTES * len(rows) // max(size, 1)))
             if held >= batch_rows:
                 yield _columns(parts, columns)
                 parts = {c.name: [] for c in columns}
@@ -217,8 +225,10 @@ def _stream_binary(
         yield _columns(parts, columns)
 
 
-# Days fetched per round trip: a dense day's arrays are ~2.2 MB (86,400 readings).
-DAYS_PER_FETCH = 4
+# Bytes fetched per round trip: a dense day's arrays are ~2.2 MB (86,400 readings), a sparse watch's
+# (one reading per 10 minutes) ~4 kB; a round trip costs ~1-3 ms here, whatever it carries.
+FETCH_BYTES = 8 << 20
+MAX_DAYS_PER_FETCH = 366
 _INT32 = np.dtype(">i4")
 # A one-dimensional array without NULLs in binary: dimensions, NULL flag, element type, then its size and
 # lower bound, then each element as a 32-bit length and its bytes.
