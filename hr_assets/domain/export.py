@@ -36,10 +36,9 @@ import pyarrow.parquet as pq
 # incremental export never keeps files written under an older one.
 EXPORT_SCHEMA_VERSION = 1
 # Rows per Parquet row group (and per batch read from the warehouse). Readers parallelise and prune by
-# row group; DuckDB's own row groups are 122,880 rows and Spark's default block is 128 MB. 1 Mi rows of
-# raw readings are ~4 MB compressed and ~20 MB in memory: large enough for scans, small enough that an
-# export's memory is a few batches whatever the study's size.
-ROW_GROUP_ROWS = 1 << 20
+# row group; DuckDB's own row groups are 122,880 rows. 512 Ki raw readings are ~2 MB compressed and ~10 MB
+# as columns; with 1 Mi a dense export's peak memory reached 440-530 MB (bench-export), over its 500 MB aim.
+ROW_GROUP_ROWS = 1 << 19
 # zstd level 3 is zstd's own default: near its best ratio on these columns at several times level 9's speed.
 ZSTD_LEVEL = 3
 # A valid day: worn for at least 10 hours, the rule of the NHANES accelerometer studies (Troiano et al.,
