@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 EXPORT_SCHEMA_VERSION = 1
 # Rows per Parquet row group (and per batch read from the warehouse). Readers parallelise and prune by
 # row group; DuckDB's own row groups are 122,880 rows. 512 Ki raw readings are ~2 MB compressed and ~10 MB
-# as columns; with 1 Mi a dense export's peak memory reached 440-530 MB (bench-export), over its 500 MB aim.
+# as columns. (Halving it from 1 Mi did not lower a dense export's peak memory in bench-export: ~480 MB.)
 ROW_GROUP_ROWS = 1 << 19
 # zstd level 3 is zstd's own default: near its best ratio on these columns at several times level 9's speed.
 ZSTD_LEVEL = 3
