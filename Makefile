@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: run test test-fast test-integration test-api test-deploy test-browser stop install lint \
-	bench-ingest bench-api bench-web bench-scale bench-study web web-test clean
+	bench-ingest bench-api bench-web bench-scale bench-study bench-export web web-test clean
 
 # The dashboard (web/): built into web/dist, which the API serves under /app/.
 WEB_TOOLCHAIN := web/toolchain.sh
@@ -110,6 +110,9 @@ bench-scale: install
 
 bench-study: install
 	$(VENV)/bin/python bench/study.py $(ARGS)
+
+bench-export: install
+	$(VENV)/bin/python bench/export.py $(ARGS)
 
 clean: stop
 	rm -rf .hr $(VENV) web/dist web/node_modules

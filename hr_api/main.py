@@ -28,7 +28,7 @@ from hr_api.auth import KeyVerifier
 from hr_api.deps import ApiState
 from hr_api.metrics import ApiMetrics, MetricsMiddleware
 from hr_api.responses import LOOPBACK_ONLY
-from hr_api.routes import meta, metrics, study, summary, timeseries, users
+from hr_api.routes import export, meta, metrics, study, summary, timeseries, users
 from hr_assets.domain.study import StudyRules
 from hr_assets.settings import HrSettings, get_settings
 from hr_assets.warehouse.audit import AuditWriter
@@ -134,7 +134,15 @@ def create_app(settings: HrSettings | None = None, database_url: str | None = No
         # /users/ is a user without an id (404), not a redirect to the list of users.
         redirect_slashes=False,
     )
-    for router in (meta.router, users.router, timeseries.router, summary.router, study.router, metrics.router):
+    for router in (
+        meta.router,
+        users.router,
+        timeseries.router,
+        summary.router,
+        study.router,
+        metrics.router,
+        export.router,
+    ):
         app.include_router(router)
     if settings.api_auth == "off":
         app.openapi = partial(_openapi_without_keys, app)  # type: ignore[method-assign]

@@ -170,6 +170,15 @@ class HrSettings(BaseSettings):
         default=None,
         description="Fernet key encrypting stored refresh tokens. Unset: a key file created 0600 under HR_HOME.",
     )
+    export_pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the pseudonyms and date shifts of `hr export --deidentify` (HMAC-SHA256); the same key "
+        "gives the same pseudonyms in every export. Unset: HR_HOME/export-pseudonym.key (0600).",
+    )
+    export_destination: str | None = Field(
+        default=None,
+        description="Where the Dagster export asset writes (a folder or s3://bucket/prefix). Unset: HR_HOME/export.",
+    )
     # Google's documented endpoints; tests point them at a local fake.
     google_health_api_url: str = Field(
         default="https://health.googleapis.com", description="Base URL of the Google Health API (v4 paths)."

@@ -15,6 +15,7 @@
   hr api                                 the query API (and dashboard) alone
   hr api-keys create | list | revoke     bearer keys of the API
   hr study status | compliance           who is wearing, syncing and connected (docs/study.md)
+  hr export DEST                         the study's data as Parquet or CSV for R, pandas, DuckDB (docs/export.md)
   hr audit                               who read which participant's data through the API
 """
 
@@ -27,6 +28,7 @@ import click
 
 from hr_assets.cli.api_keys import api_keys
 from hr_assets.cli.db import db, migrate_command
+from hr_assets.cli.export import export
 from hr_assets.cli.pipeline import backfill, dagster, env, setup
 from hr_assets.cli.quarantine import quarantine
 from hr_assets.cli.serve import api, serve
@@ -61,6 +63,7 @@ for command in (
     setup,
     backfill,
     quarantine,
+    export,
     env,
     dagster,
     serve,

@@ -64,8 +64,10 @@ def _choices(name: str, parameter: dict[str, Any]) -> list[str | None]:
         return [None, "2025-06-01"]
     if name == "cohort":  # nobody is in a cohort here: a filter that leaves nobody
         return [None, "site-a"]
-    if name == "format":
+    if name == "format":  # study grid: json or csv; export download: csv or parquet
         return [None, "csv"]
+    if name == "level":  # the export download: its default and one other (each is a file)
+        return [None, "day"]
     raise AssertionError(f"a new parameter {name!r}: say here which values the access walk tries")
 
 

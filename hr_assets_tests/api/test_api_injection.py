@@ -80,7 +80,8 @@ VALID = {
     "start": "2025-06-01",
     "end": "2025-06-02",
     "cohort": "site-a",
-    "format": "json",
+    "format": "csv",  # the study grid's and the export download's
+    "level": "day",
 }
 # Statements the driver sends on its own: transaction control.
 DRIVER_STATEMENTS = re.compile(

@@ -72,7 +72,26 @@ DATA_REQUESTS = [
     ("/study/compliance", {**STUDY_RANGE, "format": "csv", "cohort": "site-b"}, ["p3"], STUDY_RANGE),
     ("/study/participants", {"cohort": "site-a"}, ["p1", "p2"], None),
     ("/study/cohorts", {}, ["p1", "p2", "p3"], None),
+    ("/export/p1", {"level": "day", "format": "csv", **RANGE}, ["p1"], RANGE),
 ]
+# The routes that name or list participants, as the schema has them: each must be in DATA_REQUESTS.
+PARTICIPANT_PARAMETERS = {"user_id", "user_ids"}
+
+
+def test_every_route_that_reads_participants_is_in_the_audit_walk(tmp_path: Path) -> None:
+    schema = create_app(HrSettings(api_auth="keys", api_web_dir=tmp_path)).openapi()
+    reading = {
+        path
+        for path, operations in schema["paths"].items()
+        for operation in operations.values()
+        if path.startswith("/study/")
+        or PARTICIPANT_PARAMETERS & {parameter["name"] for parameter in operation.get("parameters", [])}
+    }
+    walked = {
+        "/users/{user_id}" if p.startswith("/users/") else "/export/{user_id}" if p.startswith("/export/") else p
+        for p, *_ in DATA_REQUESTS
+    }
+    assert reading == walked
 
 
 def test_every_data_route_writes_an_audit_row(
@@ -83,7 +102,7 @@ def test_every_data_route_writes_an_audit_row(
     for path, query, participants, window in DATA_REQUESTS:
         response = _get(client, secret, path, **query)
         assert response.status_code == 200, (path, response.text)
-        route = "/users/{user_id}" if path.startswith("/users/") else path
+        route = next((r for r in ("/users/{user_id}", "/export/{user_id}") if path.startswith(r.split("{")[0])), path)
         start, end = list(window.values()) if window else [None, None]
         expected.append((key_id, route, participants, start, end, 200))
     assert conn.execute(AUDIT_ROWS).fetchall() == expected

@@ -1,0 +1,1 @@
+"""The analysis-ready export as an asset, kept up to date daily."""
