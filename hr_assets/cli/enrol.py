@@ -33,13 +33,16 @@ def _lifetime(ctx: click.Context, param: click.Parameter, value: str) -> object:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Invite every participant of this roster CSV (its id column; register them first with hr users import).",
 )
+@click.option("--cohort", help="Invite every active google_health participant of this cohort.")
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the QR codes and the mail-merge CSV (default: HR_HOME/invitations).",
 )
-def users_invite(user_ids: tuple[str, ...], lifetime: object, roster: Path | None, out_dir: Path | None) -> None:
+def users_invite(
+    user_ids: tuple[str, ...], lifetime: object, roster: Path | None, cohort: str | None, out_dir: Path | None
+) -> None:
     """Print a one-time enrolment link for each google_health participant and write its QR code (SVG, PNG).
 
     A new link replaces the participant's previous one. With several participants (or --roster) a CSV of
@@ -49,6 +52,7 @@ def users_invite(user_ids: tuple[str, ...], lifetime: object, roster: Path | Non
     hr users invite alice                          one link, QR code beside it
     hr users invite alice bob --expires-in 7d      two links and a mail-merge CSV
     hr users invite --roster roster.csv            everyone of a roster
+    hr users invite --cohort site-a                every active google_health participant of a cohort
     """
     from datetime import timedelta
 
@@ -58,23 +62,40 @@ def users_invite(user_ids: tuple[str, ...], lifetime: object, roster: Path | Non
     from hr_assets.warehouse.db import WarehouseError
     from hr_assets.warehouse.encryption import SecretKeyError
     from hr_assets.warehouse.invitations import InvitationError
+    from hr_assets.warehouse.users import UserError
 
     assert isinstance(lifetime, timedelta)  # converted by _lifetime
     settings = get_settings()
     folder = out_dir or settings.home / "invitations"
     try:
         wanted = list(user_ids) + (roster_ids(roster.read_text(encoding="utf-8-sig"), str(roster)) if roster else [])
+        if cohort:
+            wanted += [u for u in cohort_to_invite(cohort) if u not in wanted]
         if not wanted:
-            raise click.UsageError("name at least one participant, or --roster FILE")
+            raise click.UsageError("name at least one participant, or --roster FILE, or --cohort NAME")
         issued = invite(warehouse_url(), settings, wanted, lifetime, folder)
-    except (InvitationError, SourceError, SecretKeyError, WarehouseError) as exc:
+    except (InvitationError, SourceError, SecretKeyError, WarehouseError, UserError) as exc:
         raise click.ClickException(str(exc)) from exc
     for invitation in issued:
         click.echo(f"{invitation.user_id}: {invitation.link}")
         click.echo(
             f"  expires {invitation.expires_at:%Y-%m-%d %H:%M} UTC; QR code {invitation.qr.svg}, {invitation.qr.png}"
         )
-    if len(issued) > 1 or roster:
+    if len(issued) > 1 or roster or cohort:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         merged = write_mail_merge(issued, folder / f"invitations-{stamp}.csv")
         click.echo(f"mail-merge CSV (participant, link, expires): {merged}")
+
+
+def cohort_to_invite(cohort: str) -> list[str]:
+    """The active google_health participants of ``cohort`` (the others have no Google grant to give)."""
+    from hr_assets.cli.common import warehouse
+    from hr_assets.warehouse.invitations import InvitationError
+    from hr_assets.warehouse.users import list_users, validate_cohort
+
+    validate_cohort(cohort)
+    with warehouse().connection() as conn:
+        found = [u.id for u in list_users(conn) if u.cohort == cohort and u.source == "google_health"]
+    if not found:
+        raise InvitationError(f"cohort {cohort!r} has no active google_health participant to invite")
+    return found

@@ -18,6 +18,7 @@ from psycopg import sql
 from hr_assets.warehouse.aggregates import LEVELS, refresh
 from hr_assets.warehouse.db import Mode, Warehouse, query
 from hr_assets.warehouse.encryption import decrypt, encrypt
+from hr_assets.warehouse.users import UserError, get_user
 
 # How long a consent may take from the button to Google's redirect back: Google's authorization codes
 # live about 10 minutes, and a participant reading the consent screen on a phone needs a few.
@@ -47,10 +48,11 @@ def create_invitation(conn: psycopg.Connection, user_id: str, token: str, expire
 
     Refuses an unknown, retired or non-google_health user with a message saying what to do.
     """
-    row = conn.execute(query("user_get"), {"id": user_id}).fetchone()
-    if row is None:
-        raise InvitationError(f"no user {user_id!r}: register the participant first (hr users add / import)")
-    source, retired_at = row[3], row[9]
+    try:
+        user = get_user(conn, user_id)
+    except UserError:
+        raise InvitationError(f"no user {user_id!r}: register the participant first (hr users add / import)") from None
+    source, retired_at = user.source, user.retired_at
     if source != "google_health":
         raise InvitationError(
             f"{user_id} reads from source {source!r}; an invitation connects a Google account: "

@@ -154,6 +154,23 @@ def test_hr_users_invite_of_several_and_of_a_roster_writes_a_mail_merge_csv(
     assert still_open == [True, False]
 
 
+def test_hr_users_invite_of_a_cohort_invites_its_google_health_participants(
+    enrolment: Enrolment, tmp_path: Path
+) -> None:
+    for user_id in ("alice", "bob", "carol"):
+        enrolment.register(user_id)
+    enrolment.register("sim", source="simulated")
+    runner = CliRunner()
+    for user_id, cohort in (("alice", "site-a"), ("bob", "site-b"), ("carol", "site-a"), ("sim", "site-a")):
+        assert runner.invoke(main, ["users", "update", user_id, "--cohort", cohort]).exit_code == 0
+    invited = runner.invoke(main, ["users", "invite", "--cohort", "site-a", "--out", str(tmp_path / "a")])
+    assert _mail_merge(invited, tmp_path / "a", enrolment.conn) == ["alice", "carol"]
+    nobody = runner.invoke(main, ["users", "invite", "--cohort", "site-c"])
+    assert nobody.exit_code == 1 and "cohort 'site-c' has no active google_health participant" in nobody.output
+    bad = runner.invoke(main, ["users", "invite", "--cohort", "Site A"])
+    assert bad.exit_code == 1 and "invalid cohort 'Site A'" in bad.output
+
+
 def test_hr_users_invite_refuses_clearly_and_stores_nothing(
     enrolment: Enrolment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
