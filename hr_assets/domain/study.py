@@ -36,6 +36,7 @@ FLAGS = (NO_VALID_DAY, NO_DATA, NEEDS_RECONNECT)
 
 CONNECTED = "connected"
 NEVER_CONNECTED = "never_connected"
+INVITED = "invited"
 WITHDRAWN = "withdrawn"
 FOLDER_MISSING = "folder_missing"
 FOLDER_UNREADABLE = "folder_unreadable"
@@ -107,11 +108,16 @@ def due_days(user: StudyUser, as_of: datetime) -> DueDays:
     return DueDays(user.user_id, user.start_date, last)
 
 
-def connection_state(user: StudyUser) -> tuple[str, datetime | None]:
-    """How the participant's data reaches the pipeline, and since when where that is known."""
+def connection_state(user: StudyUser, as_of: datetime) -> tuple[str, datetime | None]:
+    """How the participant's data reaches the pipeline, and since when (until when, for an invitation)."""
+    if user.withdrawn_at is not None:
+        return WITHDRAWN, user.withdrawn_at
     if user.retired_at is not None:
         return WITHDRAWN, user.retired_at
     if user.source == "google_health":
+        invited = user.invited_until is not None and user.invited_until > as_of
+        if invited and (user.connected_at is None or user.grant_refused_at is not None):
+            return INVITED, user.invited_until  # (re-)invited, not (or no longer) connected
         if user.connected_at is None:
             return NEVER_CONNECTED, None
         if user.grant_refused_at is not None:
@@ -166,7 +172,7 @@ def participant_statuses(conn: Connection, scope: Scope, rules: StudyRules, as_o
 def _status(
     user: StudyUser, due: DueDays, wear: WearStatus | None, rules: StudyRules, as_of: datetime
 ) -> ParticipantStatus:
-    connection, since = connection_state(user)
+    connection, since = connection_state(user, as_of)
     newest = wear.newest_reading if wear else None
     newest_day = local_today(user.timezone, newest) if newest else None
     today = local_today(user.timezone, as_of)

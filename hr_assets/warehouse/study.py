@@ -39,6 +39,8 @@ class StudyUser:
     source_config: dict[str, Any]
     connected_at: datetime | None  # google_health: when the grant was made; None: never connected
     grant_refused_at: datetime | None  # google_health: when Google first refused the grant since
+    invited_until: datetime | None = None  # google_health: an enrolment link not used yet, and its expiry
+    withdrawn_at: datetime | None = None  # when the participant withdrew through their withdrawal link
 
 
 @dataclass(frozen=True)

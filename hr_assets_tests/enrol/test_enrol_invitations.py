@@ -245,3 +245,24 @@ def test_the_operator_sees_each_step_in_hr_users_list_and_the_api(enrolment: Enr
         and api.startswith("withdrawn")
     )
     assert _listed("sim").endswith("active") and _api_connection(enrolment.db_url, tmp_path, "sim") is None
+
+
+def test_the_study_view_shows_invited_and_withdrawn_participants(enrolment: Enrolment) -> None:
+    from hr_assets.domain.study import StudyRules, participant_statuses
+    from hr_assets.warehouse.study import Scope
+
+    for user_id in ("alice", "bob", "carol"):
+        enrolment.register(user_id)
+    enrolment.invite("alice")
+    enrolment.invite("bob", lifetime=timedelta(seconds=1))
+    later = datetime.now(UTC) + timedelta(minutes=1)  # bob's link has expired by then; alice's has not
+    enrolment.conn.execute(
+        "INSERT INTO enrolment_withdrawals (user_id, secret_hash, withdrawn_at, data) "
+        "VALUES ('carol', '\\x01', %s, 'keep')",
+        (later - timedelta(days=1),),
+    )
+    rules = StudyRules(valid_day_minutes=600, flag_no_valid_day_days=3, flag_no_data_days=3)
+    statuses = {s.user_id: s for s in participant_statuses(enrolment.conn, Scope(True, frozenset()), rules, later)}
+    assert statuses["alice"].connection == "invited" and statuses["alice"].connection_since is not None
+    assert statuses["bob"].connection == "never_connected"
+    assert statuses["carol"].connection == "withdrawn" and statuses["carol"].flags == ()
