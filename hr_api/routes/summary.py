@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from hr_api.deps import Caller, State, require_readable
 from hr_api.models import Summary, SummaryDay, Zone
-from hr_api.params import invalid, parse_day, parse_user_id
+from hr_api.params import INSTANT_SCHEMA, invalid, parse_day, parse_user_id
 from hr_api.responses import SERIES
 from hr_api.routes.timeseries import UserId
 from hr_assets.warehouse import readings
@@ -44,9 +44,15 @@ def summary(
     user_id: UserId,
     start_date: Annotated[
         str,
-        Query(description="First local date (YYYY-MM-DD; a date-time is cut to its date).", examples=["2025-06-01"]),
+        Query(
+            description="First local date (YYYY-MM-DD; a date-time is cut to its date).",
+            examples=["2025-06-01"],
+            json_schema_extra=INSTANT_SCHEMA,
+        ),
     ],
-    end_date: Annotated[str, Query(description="Last local date, inclusive.", examples=["2025-06-07"])],
+    end_date: Annotated[
+        str, Query(description="Last local date, inclusive.", examples=["2025-06-07"], json_schema_extra=INSTANT_SCHEMA)
+    ],
 ) -> Summary:
     parse_user_id(user_id)
     first, last = parse_day(start_date, "start_date"), parse_day(end_date, "end_date")

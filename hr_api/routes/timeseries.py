@@ -9,7 +9,17 @@ from fastapi import APIRouter, Query, Response
 
 from hr_api.deps import Caller, State, require_readable
 from hr_api.models import MultiUserTimeseries, Timeseries
-from hr_api.params import DEFAULT_MAX_POINTS, MAX_POINTS_LIMIT, invalid, parse_range, parse_user_id, parse_user_ids
+from hr_api.params import (
+    DEFAULT_MAX_POINTS,
+    INSTANT_SCHEMA,
+    MAX_POINTS_LIMIT,
+    USER_ID_SCHEMA,
+    USER_IDS_SCHEMA,
+    invalid,
+    parse_range,
+    parse_user_id,
+    parse_user_ids,
+)
 from hr_api.resolution import Plan, TooManyPoints, plan
 from hr_api.responses import SERIES
 from hr_assets.warehouse import readings
@@ -22,6 +32,7 @@ StartDate = Annotated[
     Query(
         description="Start of the range: a date (its 00:00 UTC) or an ISO 8601 date-time; without an offset it is UTC.",
         examples=["2025-06-01", "2025-06-01T08:00:00Z", "2025-06-01T10:00:00+02:00"],
+        json_schema_extra=INSTANT_SCHEMA,
     ),
 ]
 EndDate = Annotated[
@@ -29,9 +40,10 @@ EndDate = Annotated[
     Query(
         description="End of the range (exclusive), in the same forms; after start_date.",
         examples=["2025-06-02", "2025-06-01T18:00:00Z", "2025-06-01T12:00:00+02:00"],
+        json_schema_extra=INSTANT_SCHEMA,
     ),
 ]
-UserId = Annotated[str, Query(description="The user.", examples=["user1"])]
+UserId = Annotated[str, Query(description="The user.", examples=["user1"], json_schema_extra=USER_ID_SCHEMA)]
 Interval = Annotated[
     Resolution | None,
     Query(description="1s (raw readings), 1m, 1h or 1d (the user's local days). Unset: the finest that fits."),
@@ -112,7 +124,14 @@ def multi_user_timeseries(
     state: State,
     start_date: StartDate,
     end_date: EndDate,
-    user_ids: Annotated[str, Query(description="Comma-separated user ids (at most 20).", examples=["user1,user2"])],
+    user_ids: Annotated[
+        str,
+        Query(
+            description="Comma-separated user ids (at most 20).",
+            examples=["user1,user2"],
+            json_schema_extra=USER_IDS_SCHEMA,
+        ),
+    ],
     interval: Interval = None,
     max_points: MaxPoints = DEFAULT_MAX_POINTS,
 ) -> Response:
