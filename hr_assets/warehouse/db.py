@@ -288,6 +288,8 @@ class Warehouse:
                 "the warehouse has no schema yet: run `hr setup` (in docker compose, the migrate service)"
             )
         version, mode = state
+        if version > needed:
+            raise SchemaError(newer_schema(version, needed))
         if version < needed:
             raise SchemaError(
                 f"the warehouse schema is at migration {version:04d} and this code needs {needed:04d}: run `hr setup` "
@@ -299,6 +301,15 @@ class Warehouse:
     @property
     def mode(self) -> Mode:
         return self._mode if self._mode is not None else self.check_schema()
+
+
+def newer_schema(version: int, known: int) -> str:
+    """What to do about a warehouse migrated by a newer release than this code (``known``: its newest migration)."""
+    return (
+        f"the warehouse schema is at migration {version:04d}, newer than this code, which knows migrations up to "
+        f"{known:04d}: a newer release of hr-pipeline migrated it; run that release or a later one (an older one "
+        "cannot tell what the newer migrations changed)"
+    )
 
 
 def schema_state(conn: psycopg.Connection) -> tuple[int, str] | None:

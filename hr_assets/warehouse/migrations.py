@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 
 from hr_assets.settings import SQL_DIR
-from hr_assets.warehouse.db import Mode, connect, detect_mode
+from hr_assets.warehouse.db import Mode, connect, detect_mode, newer_schema
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,9 @@ def _migrate_locked(conn: psycopg.Connection, wanted_mode: str | None, directory
                applied_at  timestamptz NOT NULL DEFAULT now())"""
     )
     applied = {v: c for v, c in conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()}
+    known = latest_version(directory)
+    if max(applied, default=0) > known:
+        raise MigrationError(newer_schema(max(applied), known))
     done: list[str] = []
     for migration in discover(mode, directory):
         label = f"{migration.version:04d}_{migration.name}"
