@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # the image) every process would otherwise compile Dagster's ~1,000 modules again, ~1 s each start.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: run test stop install lint bench-ingest bench-api bench-web bench-scale web web-test clean
+.PHONY: run test stop install lint bench-ingest bench-api bench-web bench-scale soak web web-test clean
 
 # The dashboard (web/): built into web/dist, which the API serves under /app/.
 WEB_TOOLCHAIN := web/toolchain.sh
@@ -78,6 +78,10 @@ bench-api: install
 
 bench-web: install web
 	$(VENV)/bin/python bench/web.py $(ARGS)
+
+# Usage: make soak DURATION=30m (needs HR_TEST_TIMESCALE_URL; figures in soak-report.json)
+soak: install
+	HR_SOAK_DURATION=$(or $(DURATION),30m) $(VENV)/bin/python -m pytest hr_assets_tests/test_soak.py -m soak -s -p no:cacheprovider
 
 bench-scale: install
 	$(VENV)/bin/python bench/scale.py $(ARGS)
