@@ -434,7 +434,7 @@ def setup(no_default_users: bool) -> None:
     """Database, migrations, default users and Dagster partitions: everything `hr serve` needs."""
     import dagster as dg
 
-    from hr_assets.instance import set_pool_limit
+    from hr_assets.instance import migrate_storage, set_pool_limit
 
     env = _dagster_environment()
     mode, applied = _migrate(env["HR_DATABASE_URL"])
@@ -443,6 +443,7 @@ def setup(no_default_users: bool) -> None:
     if added:
         click.echo(f"registered default users: {', '.join(added)}")
     with dg.DagsterInstance.get() as instance:
+        migrate_storage(instance)
         set_pool_limit(instance, get_settings().warehouse_pool_limit)
     new_partitions, _ = _sync_partitions()
     if new_partitions:

@@ -256,13 +256,16 @@ def _third_medians(series: list[float]) -> tuple[float, float]:
     not DURATION, reason="HR_SOAK_DURATION is not set: the soak runs when asked (make soak DURATION=30m)"
 )
 @pytest.mark.skipif(not SERVER_URL, reason="HR_TEST_TIMESCALE_URL is not set: the soak runs on TimescaleDB")
-def test_soak(tmp_path: Path) -> None:
+def test_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import dagster as dg
 
     duration = _seconds(DURATION)
     with _databases() as (warehouse_url, storage_url):
         env = _environment(tmp_path / "hr", warehouse_url, storage_url)
         soak = Soak(env, warehouse_url)
+        for key, value in env.items():
+            if key.startswith(("HR_", "DAGSTER_")):
+                monkeypatch.setenv(key, value)  # this process reads the instance's runs at the end
         assert soak.hr("setup", "--no-default-users").returncode == 0
         with connect(warehouse_url, autocommit=True) as conn:
             # The clock's days compressed: the columnstore policy every minute instead of twice a day.

@@ -434,3 +434,47 @@ def test_two_setups_at_once_upgrade_a_populated_warehouse_once(server: Server, s
             assert _rows(url, table, columns) == before[table], table
     finally:
         server.drop(name)
+
+
+# --- Dagster's own storage ---------------------------------------------------------------------------
+
+# The storage an older Dagster left: Dagster's alembic revision 7e2f3204cf8e (its migration 048) adds
+# concurrency_limits.using_default_limit; before it, the storage was at 6b7fb194ff9c without that column.
+OLDER_DAGSTER_REVISION = "6b7fb194ff9c"
+ADDED_SINCE = ("concurrency_limits", "using_default_limit")
+
+
+def test_setup_migrates_dagster_storage_an_older_dagster_left(
+    pg_server: localdb.LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from hr_assets.cli import main
+    from hr_assets.settings import get_settings
+
+    names = [f"hr_upgrade_dagster_{n}_{uuid.uuid4().hex[:8]}" for n in ("warehouse", "storage")]
+    warehouse_url, storage_url = (create_database(pg_server, name) for name in names)
+    env = {"HR_HOME": str(tmp_path / "hr"), "HR_DATABASE_URL": warehouse_url, "HR_DAGSTER_STORAGE_URL": storage_url}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    get_settings.cache_clear()
+    try:
+        first = CliRunner().invoke(main, ["setup", "--no-default-users"])
+        assert first.exit_code == 0, first.output
+        with psycopg.connect(storage_url, autocommit=True) as conn:
+            [(head,)] = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+            conn.execute(sql.SQL("ALTER TABLE {} DROP COLUMN {}").format(*map(sql.Identifier, ADDED_SINCE)))
+            conn.execute("UPDATE alembic_version SET version_num = %s", (OLDER_DAGSTER_REVISION,))
+        again = CliRunner().invoke(main, ["setup", "--no-default-users"])
+        assert again.exit_code == 0, again.output
+        with psycopg.connect(storage_url, autocommit=True) as conn:
+            assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
+            column = conn.execute(
+                "SELECT count(*) FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
+                ADDED_SINCE,
+            ).fetchone()
+            assert column == (1,)
+    finally:
+        for name in names:
+            drop_database(pg_server, name)
