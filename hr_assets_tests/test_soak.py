@@ -76,7 +76,8 @@ REQUEST_PAUSE_S = 0.2  # the API loop's pause between requests: steady traffic, 
 # Memory in the last third of the run over the middle third's, beyond which growth has not levelled off.
 MEMORY_GROWTH_TOLERANCE = 1.15
 # After the duration, the runs already queued get this long to finish before the daemon is stopped.
-DRAIN_S = 600
+DRAIN_S = 300
+FINAL_CHECKS_S = 1800  # setup, registration and the readings checked day by day against the simulator
 
 
 def _seconds(duration: str) -> int:
@@ -252,6 +253,8 @@ def _third_medians(series: list[float]) -> tuple[float, float]:
     return statistics.median(series[third : 2 * third]), statistics.median(series[2 * third :])
 
 
+# The duration, the drain and the final checks, instead of the suite's 600 s per test.
+@pytest.mark.timeout(_seconds(DURATION or "0") + DRAIN_S + FINAL_CHECKS_S)
 @pytest.mark.skipif(
     not DURATION, reason="HR_SOAK_DURATION is not set: the soak runs when asked (make soak DURATION=30m)"
 )
