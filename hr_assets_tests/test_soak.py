@@ -16,8 +16,8 @@ Meanwhile, for the whole duration:
 Sampled every SAMPLE_EVERY_S: resident memory of the daemon, the code servers, the run workers and the API;
 the database's size and the columnstore ratio; the API's latency percentiles per window. It fails on a failed
 run, on a reading lost or duplicated at the end (each loaded day against the simulator's own readings for
-it), and on memory that grows in the last third of the run more than MEMORY_GROWTH_TOLERANCE over the middle
-third (growth that does not level off). The figures go to HR_SOAK_REPORT (JSON) and the terminal.
+it), and on memory whose peak in the last third of the run exceeds the middle third's by more than
+MEMORY_GROWTH_TOLERANCE (growth that does not level off). The figures go to HR_SOAK_REPORT (JSON) and the terminal.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ ZONES = ("America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Ber
 SAMPLE_EVERY_S = 15
 LATENCY_WINDOW_S = 300  # latency percentiles per five minutes
 REQUEST_PAUSE_S = 0.2  # the API loop's pause between requests: steady traffic, not a load test
-# Memory in the last third of the run over the middle third's, beyond which growth has not levelled off.
+# Peak memory in the last third of the run over the middle third's, beyond which growth has not levelled off.
 MEMORY_GROWTH_TOLERANCE = 1.15
 # After the duration, the runs already queued get this long to finish before the daemon is stopped.
 DRAIN_S = 300
@@ -248,12 +248,16 @@ def _expected_readings(warehouse_url: str) -> list[tuple[str, Any, int, int]]:
     return found
 
 
-def _third_medians(series: list[float]) -> tuple[float, float]:
+def _third_peaks(series: list[float]) -> tuple[float, float]:
+    """The highest sample of the middle third and of the last third of the run.
+
+    Peaks, not medians: the daemon replaces its code server now and then, the old and the new alive together
+    for a moment, so the samples jump between two levels (one server, two) and a median moves with the mix;
+    a leak raises the peaks."""
     third = len(series) // 3
-    return statistics.median(series[third : 2 * third]), statistics.median(series[2 * third :])
+    return max(series[third : 2 * third]), max(series[2 * third :])
 
 
-# The duration, the drain and the final checks, instead of the suite's 600 s per test.
 @pytest.mark.timeout(_seconds(DURATION or "0") + DRAIN_S + FINAL_CHECKS_S)
 @pytest.mark.skipif(
     not DURATION, reason="HR_SOAK_DURATION is not set: the soak runs when asked (make soak DURATION=30m)"
@@ -385,6 +389,6 @@ def test_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert lost == [] and total == distinct, f"lost or duplicated readings: {lost[:10]}"
         assert report["api_errors"] == 0
         for role in ("daemon", "code servers", "api"):
-            middle, last = _third_medians(memory[role])
+            middle, last = _third_peaks(memory[role])
             assert last <= middle * MEMORY_GROWTH_TOLERANCE, f"{role} memory still growing: {middle} MB -> {last} MB"
         assert_self_consistent(warehouse_url)
