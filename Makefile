@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: run test test-fast test-integration test-api test-deploy test-browser stop install lint \
-	bench-ingest bench-api bench-web bench-scale bench-study bench-export web web-test clean
+	bench-ingest bench-api bench-web bench-scale bench-study bench-export soak web web-test clean
 
 # The dashboard (web/): built into web/dist, which the API serves under /app/.
 WEB_TOOLCHAIN := web/toolchain.sh
@@ -104,6 +104,10 @@ bench-api: install
 
 bench-web: install web
 	$(VENV)/bin/python bench/web.py $(ARGS)
+
+# Usage: make soak DURATION=30m (needs HR_TEST_TIMESCALE_URL; figures in soak-report.json)
+soak: install
+	HR_SOAK_DURATION=$(or $(DURATION),30m) $(VENV)/bin/python -m pytest hr_assets_tests/integration/test_soak.py -m soak -s -p no:cacheprovider
 
 bench-scale: install
 	$(VENV)/bin/python bench/scale.py $(ARGS)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from hr_api.audit import AUDITED
 from hr_api.deps import Caller, State, not_found
 from hr_api.models import Summary, SummaryDay, Zone
-from hr_api.params import MAX_SUMMARY_DAYS, UserId, invalid, parse_day, parse_user_id
+from hr_api.params import INSTANT_SCHEMA, MAX_SUMMARY_DAYS, UserId, invalid, parse_day, parse_user_id
 from hr_api.responses import SERIES
 from hr_assets.warehouse import readings
 
@@ -43,9 +43,15 @@ def summary(
     user_id: UserId,
     start_date: Annotated[
         str,
-        Query(description="First local date (YYYY-MM-DD; a date-time is cut to its date).", examples=["2025-06-01"]),
+        Query(
+            description="First local date (YYYY-MM-DD; a date-time is cut to its date).",
+            examples=["2025-06-01"],
+            json_schema_extra=INSTANT_SCHEMA,
+        ),
     ],
-    end_date: Annotated[str, Query(description="Last local date, inclusive.", examples=["2025-06-07"])],
+    end_date: Annotated[
+        str, Query(description="Last local date, inclusive.", examples=["2025-06-07"], json_schema_extra=INSTANT_SCHEMA)
+    ],
 ) -> Summary:
     parse_user_id(user_id)
     first, last = parse_day(start_date, "start_date"), parse_day(end_date, "end_date")

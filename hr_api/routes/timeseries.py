@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from hr_api.audit import AUDITED
 from hr_api.deps import Caller, State, require_readable
@@ -18,6 +17,7 @@ from hr_api.params import (
     MaxPoints,
     StartDate,
     UserId,
+    UserIds,
     invalid,
     parse_range,
     parse_user_id,
@@ -105,7 +105,7 @@ def multi_user_timeseries(
     state: State,
     start_date: StartDate,
     end_date: EndDate,
-    user_ids: Annotated[str, Query(description="Comma-separated user ids (at most 20).", examples=["user1,user2"])],
+    user_ids: UserIds,
     interval: Interval = None,
     max_points: MaxPoints = DEFAULT_MAX_POINTS,
 ) -> Response:

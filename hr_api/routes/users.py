@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 from hr_api.audit import AUDITED
 from hr_api.deps import Caller, State, not_found
 from hr_api.models import UserDetail, UserList
-from hr_api.params import parse_user_id
+from hr_api.params import USER_ID_SCHEMA, parse_user_id
 from hr_api.responses import INVALID, KEYED, NOT_FOUND
 from hr_assets.warehouse.invitations import participant_states
 from hr_assets.warehouse.readings import reading_days, user_extents
@@ -40,7 +40,9 @@ def users(caller: Caller, state: State) -> UserList:
     dependencies=[AUDITED],
 )
 def user(
-    user_id: Annotated[str, Path(description="The user.", examples=["user1"])], caller: Caller, state: State
+    user_id: Annotated[str, Path(description="The user.", examples=["user1"], json_schema_extra=USER_ID_SCHEMA)],
+    caller: Caller,
+    state: State,
 ) -> UserDetail:
     parse_user_id(user_id)
     if not caller.may_read(user_id):

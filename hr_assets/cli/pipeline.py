@@ -26,7 +26,7 @@ def setup(no_default_users: bool) -> None:
     import dagster as dg
 
     from hr_assets.domain.user_setup import register_default_users
-    from hr_assets.local.instance import set_pool_limit
+    from hr_assets.local.instance import migrate_storage, set_pool_limit
 
     env = dagster_environment()
     mode, applied = migrate(env["HR_DATABASE_URL"])
@@ -38,6 +38,7 @@ def setup(no_default_users: bool) -> None:
     if added:
         click.echo(f"registered default users: {', '.join(added)}")
     with dg.DagsterInstance.get() as instance:
+        migrate_storage(instance)
         set_pool_limit(instance, get_settings().warehouse_pool_limit)
     new_partitions, _ = sync_partitions()
     if new_partitions:

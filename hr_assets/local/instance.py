@@ -106,6 +106,15 @@ def sync_partitions(instance: dg.DagsterInstance, active: Iterable[User]) -> tup
     return added, removed
 
 
+def migrate_storage(instance: dg.DagsterInstance) -> None:
+    """Dagster's own storage brought to the schema of the Dagster installed (``dagster instance migrate``).
+
+    After an upgrade of Dagster its storage may be behind: Dagster does not refuse it, and reads around a
+    missing column or index until something needs it. At once when the storage is up to date.
+    """
+    instance.upgrade()
+
+
 def set_pool_limit(instance: dg.DagsterInstance, limit: int) -> None:
     """The 'warehouse' pool's limit: how many steps may write to the warehouse at once."""
     instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, limit)

@@ -151,8 +151,10 @@ def _recorded_mode(conn: psycopg.Connection) -> Mode | None:
 
 # SQLSTATE classes and codes worth retrying: the connection went away (08), the server is
 # shutting down or out of resources (57P01-57P03, 53), or the transaction lost a race (40001 serialization
-# failure, 40P01 deadlock). Everything else (bad data, constraint violations, SQL errors) is final.
-_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P01", "57P02", "57P03", "40001", "40P01")
+# failure, 40P01 deadlock, 55P03 a lock not available: TimescaleDB refuses a continuous-aggregate refresh
+# while another run refreshes an overlapping window). Everything else (bad data, constraint violations,
+# SQL errors) is final.
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P01", "57P02", "57P03", "40001", "40P01", "55P03")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -301,6 +303,8 @@ class Warehouse:
                 "the warehouse has no schema yet: run `hr setup` (in docker compose, the migrate service)"
             )
         version, mode = state
+        if version > needed:
+            raise SchemaError(newer_schema(version, needed))
         if version < needed:
             raise SchemaError(
                 f"the warehouse schema is at migration {version:04d} and this code needs {needed:04d}: run `hr setup` "
@@ -312,6 +316,15 @@ class Warehouse:
     @property
     def mode(self) -> Mode:
         return self._mode if self._mode is not None else self.check_schema()
+
+
+def newer_schema(version: int, known: int) -> str:
+    """What to do about a warehouse migrated by a newer release than this code (``known``: its newest migration)."""
+    return (
+        f"the warehouse schema is at migration {version:04d}, newer than this code, which knows migrations up to "
+        f"{known:04d}: a newer release of hr-pipeline migrated it; run that release or a later one (an older one "
+        "cannot tell what the newer migrations changed)"
+    )
 
 
 def schema_state(conn: psycopg.Connection) -> tuple[int, str] | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from hr_assets.warehouse.db import Mode, connect, detect_mode
+from hr_assets.warehouse.db import Mode, connect, detect_mode, newer_schema
 from hr_assets.warehouse.migration_files import FILE_RE as _FILE_RE
 from hr_assets.warehouse.migration_files import MIGRATIONS_DIR as MIGRATIONS_DIR
 from hr_assets.warehouse.migration_files import latest_version as latest_version
@@ -95,6 +95,9 @@ def _migrate_locked(conn: psycopg.Connection, wanted_mode: str | None, directory
                applied_at  timestamptz NOT NULL DEFAULT now())"""
     )
     applied = {v: c for v, c in conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()}
+    known = latest_version(directory)
+    if max(applied, default=0) > known:
+        raise MigrationError(newer_schema(max(applied), known))
     done: list[str] = []
     for migration in discover(mode, directory):
         label = f"{migration.version:04d}_{migration.name}"

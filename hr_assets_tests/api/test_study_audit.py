@@ -65,7 +65,7 @@ def _get(client: TestClient, secret: str, path: str, **params: str) -> Any:
 # (path, query, participants, range) of a request to each data route, for the --all key.
 DATA_REQUESTS = [
     ("/timeseries", {"user_id": "p1", **RANGE}, ["p1"], RANGE),
-    ("/multi-user/timeseries", {"user_ids": "p2, p1,p2", **RANGE}, ["p2", "p1"], RANGE),
+    ("/multi-user/timeseries", {"user_ids": "p2,p1,p2", **RANGE}, ["p2", "p1"], RANGE),
     ("/summary", {"user_id": "p3", **RANGE}, ["p3"], RANGE),
     ("/users/p2", {}, ["p2"], None),
     ("/study/compliance", STUDY_RANGE, ["p1", "p2", "p3"], STUDY_RANGE),

@@ -25,7 +25,12 @@ def test_a_refused_connection_is_transient() -> None:
 
 @pytest.mark.parametrize(
     "error",
-    [psycopg.errors.SerializationFailure(), psycopg.errors.DeadlockDetected(), psycopg.errors.AdminShutdown()],
+    [
+        psycopg.errors.SerializationFailure(),
+        psycopg.errors.DeadlockDetected(),
+        psycopg.errors.AdminShutdown(),
+        psycopg.errors.LockNotAvailable(),  # "could not refresh continuous aggregate ... due to a concurrent refresh"
+    ],
     ids=lambda e: type(e).__name__,
 )
 def test_lost_races_and_shutdowns_are_transient(error: Exception) -> None:
