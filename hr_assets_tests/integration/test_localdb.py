@@ -219,7 +219,7 @@ def test_make_run_and_make_test_work_in_a_private_clone(private: Clone) -> None:
     tested = private.run(
         ["make", "test"],
         PYTEST_ADDOPTS=f"--basetemp={private.repo / '.pytest'} -q -p no:cacheprovider "
-        "hr_assets_tests/test_migrations.py",
+        "hr_assets_tests/integration/test_migrations.py",
     )
     assert tested.returncode == 0, tested.stdout[-3000:]
     assert re.search(r"\b\d+ passed\b", tested.stdout) and "failed" not in tested.stdout, tested.stdout[-3000:]
