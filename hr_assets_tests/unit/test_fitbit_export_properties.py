@@ -29,6 +29,10 @@ from hr_assets.sources.base import SourceError, UserProfile
 from hr_assets.sources.fitbit_export import FitbitExportSource
 from hr_assets_tests.unit.test_transform_properties import examples
 
+# The loader's reason for zone minutes that are not a non-negative number (transform's zone checks).
+ZONE_MINUTES_REFUSED = re.compile(
+    r"(customHeartRateZones|heartRateZones)\[\d+\]: 'minutes' is not a non-negative number"
+)
 HEART_RATE_EXAMPLES = 200
 RAW_FILE_EXAMPLES = 150
 SUMMARY_FILE_EXAMPLES = 150
@@ -247,7 +251,11 @@ def test_summary_files_give_a_summary_the_loader_reads_or_raise_source_error(dat
                 continue
             parsed = parse_summary(payload, user_id="u1", day=day)
             # Every zone key of the day's record is kept (unknown ones as custom zones); only an
-            # impossible resting heart rate, passed on as found, is for the loader to refuse.
-            assert all(r.startswith("impossible restingHeartRate") for r in parsed.quarantined["reason"])
+            # impossible resting heart rate and zone minutes that are not a non-negative number (json_values
+            # draws such as -1), both passed on as found, are for the loader to refuse.
+            assert all(
+                r.startswith("impossible restingHeartRate") or ZONE_MINUTES_REFUSED.match(r)
+                for r in parsed.quarantined["reason"]
+            ), parsed.quarantined
             held = {zone["name"] for zone in parsed.heart_rate_zones + parsed.custom_heart_rate_zones}
             assert len(held) == len(parsed.heart_rate_zones) + len(parsed.custom_heart_rate_zones)
