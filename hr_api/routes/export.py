@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
@@ -14,7 +14,9 @@ from hr_api.audit import AUDITED
 from hr_api.deps import Caller, State, not_found
 from hr_api.params import invalid, parse_day, parse_user_id
 from hr_api.responses import INVALID, KEYED, NOT_FOUND
-from hr_assets.warehouse.export import Participant, participants
+
+if TYPE_CHECKING:
+    from hr_assets.warehouse.export import Participant
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ def export_participant(
     last = after - timedelta(days=1)
     if not caller.may_read(user_id):
         raise not_found(user_id)
+    from hr_assets.warehouse.export import participants  # with the writers: numpy, loaded on the first download
+
     with state.pool.connection() as conn:
         found = participants(conn, user_ids=[user_id])
     if not found:
