@@ -211,11 +211,14 @@ def api_schema(auth: str) -> dict[str, Any]:
 def one_request_per_operation(auth: str = "keys") -> list[tuple[str, str, dict[str, str]]]:
     """(path template, path, query) of a valid request for user1 (and user2) in WINDOW, per operation of the schema."""
     valid = {"user_id": "user1", "user_ids": "user1,user2", **WINDOW}
+    # Routes that read whole local days (end exclusive) need the window as days: the day of WINDOW.
+    whole_days = {"/export/{user_id}": {"start_date": "2025-06-01", "end_date": "2025-06-02"}}
     requests = []
     for template, methods in api_schema(auth)["paths"].items():
         names = {p["name"] for p in methods["get"].get("parameters", []) if p["in"] == "query"}
         path = template.replace("{user_id}", "user1")
-        requests.append((template, path, {name: value for name, value in valid.items() if name in names}))
+        values = {**valid, **whole_days.get(template, {})}
+        requests.append((template, path, {name: value for name, value in values.items() if name in names}))
     return requests
 
 
