@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from hr_api.audit import AUDITED
 from hr_api.deps import Caller, State, not_found
-from hr_api.params import invalid, parse_day, parse_user_id
+from hr_api.params import INSTANT_SCHEMA, USER_ID_SCHEMA, invalid, parse_day, parse_user_id
 from hr_api.responses import INVALID, KEYED, NOT_FOUND
 
 if TYPE_CHECKING:
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 # A download is participant data: each request is audited (hr_api/audit.py).
 router = APIRouter(dependencies=[AUDITED])
 
+# The local days a download may cover: every zone's midnight of them is an instant of the years 1 to 9999 in UTC.
+FIRST_DAY, LAST_DAY = date(1, 1, 2), date(9999, 12, 30)
 # The file formats (hr_assets.domain.export.Format; named here so the API's start-up does not load the writers).
 Format = Literal["parquet", "csv"]
 # The tables one participant's download offers, by the name of the level.
@@ -42,12 +44,20 @@ MEDIA_TYPES: dict[str, str] = {"parquet": "application/vnd.apache.parquet", "csv
     summary="One participant's data as a Parquet or CSV file",
 )
 def export_participant(
-    user_id: Annotated[str, Path(description="The participant.", examples=["user1"])],
+    user_id: Annotated[str, Path(description="The participant.", examples=["user1"], json_schema_extra=USER_ID_SCHEMA)],
     caller: Caller,
     state: State,
-    start_date: Annotated[str, Query(description="First local day (YYYY-MM-DD).", examples=["2025-06-01"])],
+    start_date: Annotated[
+        str,
+        Query(description="First local day (YYYY-MM-DD).", examples=["2025-06-01"], json_schema_extra=INSTANT_SCHEMA),
+    ],
     end_date: Annotated[
-        str, Query(description="The local day after the last one (exclusive, YYYY-MM-DD).", examples=["2025-07-01"])
+        str,
+        Query(
+            description="The local day after the last one (exclusive, YYYY-MM-DD).",
+            examples=["2025-07-01"],
+            json_schema_extra=INSTANT_SCHEMA,
+        ),
     ],
     level: Annotated[Level, Query(description="The table, as in `hr export` (docs/export.md).")] = "readings",
     format: Annotated[Format, Query(description="parquet (zstd) or csv.")] = "parquet",
@@ -61,6 +71,9 @@ def export_participant(
     first, after = parse_day(start_date, "start_date"), parse_day(end_date, "end_date")
     if after <= first:
         raise invalid("end_date", "end_date must be after start_date")
+    if first < FIRST_DAY or after > LAST_DAY:
+        bad = "start_date" if first < FIRST_DAY else "end_date"
+        raise invalid(bad, f"days from {FIRST_DAY} to {LAST_DAY}: a local day there has an instant in UTC")
     last = after - timedelta(days=1)
     if not caller.may_read(user_id):
         raise not_found(user_id)
