@@ -79,13 +79,21 @@ def _environment_restored() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localdb.LocalServer]:
+def pg_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[localdb.LocalServer]:
     root = tmp_path_factory.mktemp("postgres")
     try:
         server = localdb.ensure_running(root)
     except localdb.LocalDatabaseError as exc:
         # Every test of the warehouse needs it: one message saying what to do, not an error per test.
-        pytest.exit(f"the tests' PostgreSQL server cannot start: {exc}")
+        message = f"the tests' PostgreSQL server cannot start: {exc}"
+        if hasattr(request.config, "workerinput"):
+            # In a pytest-xdist worker, pytest.exit reaches the controller only as "keyboard-interrupt": the
+            # worker stops as after a failure with -x, and the controller stops the run with the message.
+            request.session.shouldstop = message
+            pytest.skip("the tests' PostgreSQL server cannot start (the run stops)")
+        pytest.exit(message)
     try:
         yield server
     finally:

@@ -71,6 +71,7 @@ def backfill(
     import dagster as dg
 
     from hr_assets.definitions import defs
+    from hr_assets.domain.planning import start_date_cuts
     from hr_assets.local.backfill import plan_backfill, run_ranges
 
     dagster_environment()
@@ -88,6 +89,12 @@ def backfill(
             force=force,
             now=datetime.now(UTC),
         )
+        chosen = [u for u in active if not user_ids or u.id in user_ids]
+        for user in start_date_cuts(chosen, first.date() if first else None, last.date() if last else None):
+            click.echo(
+                f"{user.id} starts on {user.start_date}: no day before it is loaded "
+                f"(hr users update {user.id} --start-date YYYY-MM-DD moves it)"
+            )
         if not plan.day_count:
             click.echo("no complete days to load for the users and dates asked for")
             return

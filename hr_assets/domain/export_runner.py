@@ -90,6 +90,10 @@ class ExportRequest:
     # Where the operator keeps the real id -> pseudonym -> shift mapping (de-identified exports only).
     mapping_path: Path | None = None
 
+    def __post_init__(self) -> None:
+        # Refused here, before any warehouse is opened: an unknown table is the request's fault, not the data's.
+        check_tables(self.tables, deidentify=self.pseudonymizer is not None)
+
 
 @dataclass(frozen=True)
 class ExportFailure:

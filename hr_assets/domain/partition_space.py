@@ -38,6 +38,7 @@ def partitions_start(settings: HrSettings) -> date:
     try:
         found = earliest_day(Warehouse(settings.database_url))
     except WarehouseError as exc:
-        log.warning("partitions start at %s: the warehouse could not be read (%s)", FALLBACK_START, exc)
+        # Info, not a warning: a command that cannot read the warehouse says so itself, in one line.
+        log.info("partitions start at %s: the warehouse could not be read (%s)", FALLBACK_START, exc)
         return FALLBACK_START
     return found or FALLBACK_START

@@ -334,7 +334,7 @@ def test_a_click_opens_the_explorer_on_that_participant_and_day(api: ApiServer, 
     assert start_at.date() in (day, day - timedelta(days=1)) and start_at.hour in (22, 23)
     assert timedelta(hours=23) <= end_at - start_at <= timedelta(hours=25)
     page.locator(".chart").wait_for()
-    assert page.get_by_role("heading", name="Heart rate").is_visible()
+    assert page.get_by_role("heading", name="Heart rate", exact=True).is_visible()
     page.go_back()
     wait_study(page)
     assert url_params(page) == {"sort": "id"}

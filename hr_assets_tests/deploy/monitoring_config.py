@@ -44,6 +44,9 @@ EXPORTER_BUILTIN_SERIES = {"pg_up", "pg_database_size_bytes"}
 PROMETHEUS_SERIES = {"up"}
 # Only a TimescaleDB warehouse has them (the exporter's hr_warehouse_intraday query).
 TIMESCALE_ONLY_PREFIX = "hr_warehouse_intraday_"
+# The API publishes a sample of them only while a participant raises a flag (1 per flag raised, no zeros:
+# docs/study.md); on a healthy deployment the family is scraped (its HELP and TYPE) without a sample.
+WHILE_FLAGGED_SERIES = {"hr_study_participant_flag"}
 
 _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset"}
 _GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h", "$user": ".*"}

@@ -15,6 +15,9 @@ from hr_assets_tests.deploy.deploy_helpers import Provisioned
 
 def test_the_read_only_role_appends_audit_rows_and_nothing_else(deployment: Provisioned) -> None:
     reader_url, owner_url = deployment.reader_url, deployment.owner_url
+    # The deployment is the session's: other tests' API requests have written rows of their own before.
+    with psycopg.connect(owner_url) as conn:
+        [(written_before,)] = conn.execute("SELECT coalesce(max(id), 0) FROM api_audit_log").fetchall()
 
     async def write() -> None:
         writer = AuditWriter(reader_url, max_size=1, wait_seconds=10)
@@ -26,9 +29,11 @@ def test_the_read_only_role_appends_audit_rows_and_nothing_else(deployment: Prov
 
     asyncio.run(write())
     with psycopg.connect(owner_url) as conn:
-        assert conn.execute("SELECT key_id, route, participants FROM api_audit_log").fetchall() == [
-            (1, "/timeseries", ["alice"])
-        ]
+        appended = conn.execute(
+            "SELECT key_id, route, participants, range_start, range_end, status FROM api_audit_log WHERE id > %s",
+            (written_before,),
+        ).fetchall()
+        assert appended == [(1, "/timeseries", ["alice"], "2025-06-01", "2025-06-02", 200)]
     with psycopg.connect(reader_url, autocommit=True) as conn:
         conn.execute("SET default_transaction_read_only = off")
         for statement in ("UPDATE api_audit_log SET status = 0", "DELETE FROM api_audit_log"):

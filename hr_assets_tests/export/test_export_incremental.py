@@ -43,6 +43,7 @@ def test_a_reloaded_day_rewrites_only_its_participant_month_and_daily_files(expo
         f"minute/user_id={CHANGED_USER}/month=2024-04/part-0.parquet",
         f"hour/user_id={CHANGED_USER}/month=2024-04/part-0.parquet",
         f"day/user_id={CHANGED_USER}/part-0.parquet",
+        f"wear/user_id={CHANGED_USER}/part-0.parquet",  # the day's wear record is its (new) load record
     }
     assert {f.path for f in second.written} == changed
     assert second.unchanged == len(before) - len(changed)
@@ -69,6 +70,7 @@ def test_a_new_day_rewrites_its_month_and_the_per_participant_files_not_the_othe
         f"minute/user_id={CHANGED_USER}/month=2024-04/part-0.parquet",
         "participants/part-0.parquet",  # the participant's last day moved
         f"readings/user_id={CHANGED_USER}/month=2024-04/part-0.parquet",
+        f"wear/user_id={CHANGED_USER}/part-0.parquet",  # the new day's wear record
     ]
 
 

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -20,6 +20,7 @@ from hr_assets.defs.heart_rate.assets import heart_rate_assets
 from hr_assets.defs.heart_rate.partitions import USERS_PARTITION_NAME
 from hr_assets.domain.ingest import ingest
 from hr_assets.domain.user_day import UserDay
+from hr_assets.domain.user_setup import DEFAULT_USERS_HISTORY_DAYS
 from hr_assets.local.alerts import AlertResource
 from hr_assets.resources import WarehouseResource
 from hr_assets.settings import PROJECT_ROOT
@@ -210,7 +211,10 @@ def test_cli_setup_then_dagster_asset_materialize_partition_range(
     setup = _hr(["setup"], env)
     assert setup.returncode == 0, setup.stderr
     assert "registered default users: user1, user2" in setup.stdout
-    materialize = _hr([*MATERIALIZE_HEART_RATE, "--partition-range", "2025-06-01|user1...2025-06-03|user2"], env)
+    # The partition space starts at the earliest start date: the demo users' first day, DEFAULT_USERS_HISTORY_DAYS ago.
+    first = date.today() - timedelta(days=DEFAULT_USERS_HISTORY_DAYS)
+    last = first + timedelta(days=2)
+    materialize = _hr([*MATERIALIZE_HEART_RATE, "--partition-range", f"{first}|user1...{last}|user2"], env)
     assert materialize.returncode == 0, materialize.stderr[-3000:]
     rows = conn.execute("SELECT user_id, count(*) FROM activities_heart_summary GROUP BY 1 ORDER BY 1").fetchall()
     assert rows == [("user1", 3), ("user2", 3)]

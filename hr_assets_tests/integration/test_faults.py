@@ -142,8 +142,14 @@ class Operator:
         return subprocess.CompletedProcess(process.args, process.returncode, output)
 
     def setup(self, warehouse_url: str) -> None:
+        """``hr setup``, then the default users' start date moved back to FIRST_DAY as an operator would
+        (``hr users update``): the partition space starts at the earliest start date (docs/study.md), and
+        ``hr setup`` starts them a month before today."""
         done = self.finish(self.hr(warehouse_url, "setup"))
         assert done.returncode == 0, done.stdout[-3000:]
+        for user in USERS:
+            moved = self.finish(self.hr(warehouse_url, "users", "update", user, "--start-date", FIRST_DAY.isoformat()))
+            assert moved.returncode == 0, moved.stdout[-3000:]
 
     def materialize(self, warehouse_url: str, first: str, last: str) -> subprocess.Popen[str]:
         return self.hr(warehouse_url, *MATERIALIZE_HEART_RATE, "--partition-range", f"{first}...{last}")

@@ -31,8 +31,9 @@ def test_cohorts_are_set_moved_and_left_from_the_command_line(hr_home: Path, con
     assert added.exit_code == 0, added.output
     _hr("users", "add", "p2", "-z", "UTC", "--seed", "2", "--start-date", "2026-01-01")
     listed = _hr("users", "list").output.splitlines()
-    assert listed[0].split()[:4] == ["p1", "UTC", "simulated", "site-a"]
-    assert listed[1].split()[:4] == ["p2", "UTC", "simulated", "-"]
+    assert listed[0].split()[:4] == ["id", "timezone", "source", "cohort"]  # the header row
+    assert listed[1].split()[:4] == ["p1", "UTC", "simulated", "site-a"]
+    assert listed[2].split()[:4] == ["p2", "UTC", "simulated", "-"]
     assert _hr("users", "update", "p1", "--cohort", "site-b").exit_code == 0
     assert conn.execute("SELECT cohort FROM users WHERE id = 'p1'").fetchone() == ("site-b",)
     assert _hr("users", "update", "p1", "--no-cohort").exit_code == 0

@@ -46,11 +46,21 @@ from hr_assets.local import localdb
 from hr_assets.sources import SOURCES
 from hr_assets.warehouse.aggregates import LEVELS, refresh
 from hr_assets.warehouse.api_keys import create_key, revoke_key
+from hr_assets.warehouse.audit import AuditEntry, record
 from hr_assets.warehouse.db import Mode, SchemaError, Warehouse, connect
+from hr_assets.warehouse.invitations import (
+    create_invitation,
+    open_invitation,
+    record_withdrawal,
+    set_withdrawal_secret,
+    start_consent,
+    take_consent,
+    use_invitation,
+)
 from hr_assets.warehouse.loads import load_intraday
 from hr_assets.warehouse.migrations import MIGRATIONS_DIR, MigrationError, discover, latest_version, migrate
-from hr_assets.warehouse.tokens import save_grant
-from hr_assets.warehouse.users import NewUser, retire_user, users_by_id
+from hr_assets.warehouse.tokens import record_grant_refused, save_grant
+from hr_assets.warehouse.users import NewUser, add_user, retire_user, update_user, users_by_id
 from hr_assets_tests.api.api_helpers import api_settings
 from hr_assets_tests.api.test_api import LOOPBACK
 from hr_assets_tests.conftest import create_database, drop_database
@@ -67,12 +77,17 @@ ZONES = {
     "kathmandu": "Asia/Kathmandu",
 }
 RETIRED = "kathmandu"
+# Participants enrolled remotely (google_health, no readings): one invited whose consent is under way, one who
+# enrolled through the link and withdrew keeping the data (retired, grant forgotten).
+INVITED, WITHDRAWN = "auckland", "honolulu"
+ENROLLING = {INVITED: "Pacific/Auckland", WITHDRAWN: "Pacific/Honolulu"}
+COHORT = "site-berlin"
 DAYS = [date(2025, 3, 29), date(2025, 3, 30)]  # Berlin's spring-forward day and the day before
 NEW_DAY = date(2025, 3, 31)  # loaded by today's pipeline after the upgrade
 CORRECTED = ("berlin", DAYS[0])
 QUARANTINED = ("newyork", DAYS[1])
-# The order of copying: users first (others refer to them).
-FIRST_TABLES = ["users"]
+# The order of copying: users first (others refer to them), invitations before the consents that refer to them.
+FIRST_TABLES = ["users", "enrolment_invitations"]
 IDENTITY_COLUMNS = "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attidentity <> ''"
 
 
@@ -98,10 +113,61 @@ def _partition_loads_match_readings(conn: psycopg.Connection) -> None:
     assert daily == loaded
 
 
+# Each intraday load's wear figures as 0008 derives them from the readings of its local day.
+WEAR_AGAINST_READINGS = """
+SELECT l.user_id, l.date FROM partition_loads l JOIN users u ON u.id = l.user_id
+CROSS JOIN LATERAL (
+    SELECT count(DISTINCT date_trunc('minute', h.time))::integer * 60 AS covered, min(h.time) AS first,
+           max(h.time) AS last
+    FROM activities_heart_intraday h
+    WHERE h.user_id = l.user_id AND h.time >= l.date::timestamp AT TIME ZONE u.timezone
+      AND h.time < (l.date + 1)::timestamp AT TIME ZONE u.timezone) r
+WHERE l.payload = 'intraday'
+  AND (l.covered_seconds, l.day_seconds, l.first_reading, l.last_reading) IS DISTINCT FROM
+      (r.covered, extract(epoch FROM (l.date + 1)::timestamp AT TIME ZONE u.timezone
+                                     - l.date::timestamp AT TIME ZONE u.timezone)::integer, r.first, r.last)
+"""
+WEAR_FIGURES = """SELECT user_id, date, covered_seconds, day_seconds, first_reading, last_reading
+FROM partition_loads WHERE payload = 'intraday' ORDER BY user_id, date"""
+
+
+def _wear_figures_match_readings(conn: psycopg.Connection) -> None:
+    """0008 back-fills each intraday load's wear figures (covered and day seconds, first and last reading).
+
+    Every load's figures agree with its readings, and 0008's own UPDATE, run on loads recorded without them
+    (rolled back), derives exactly the figures today's loader wrote.
+    """
+    assert conn.execute(WEAR_AGAINST_READINGS).fetchall() == []
+    [migration] = [m for m in discover(Mode.POSTGRES) if m.version == 8]
+    [update] = [
+        statement
+        for path in migration.files
+        for statement in path.read_text().split(";")
+        if re.search(r"^\s*UPDATE\s", statement, re.MULTILINE | re.IGNORECASE)
+    ]
+    written = conn.execute(WEAR_FIGURES).fetchall()
+    # A warehouse from before the loads were recorded (0001) has none; any other has worn days to derive.
+    assert written == [] or any(covered for _, _, covered, *_ in written), "no intraday load with wear to derive"
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            "UPDATE partition_loads SET covered_seconds = NULL, day_seconds = NULL, first_reading = NULL,"
+            " last_reading = NULL WHERE payload = 'intraday'"
+        )
+        conn.execute(update)
+        assert conn.execute(WEAR_FIGURES).fetchall() == written
+
+
 # Migrations that back-fill existing rows, and the check of each back-fill.
-BACKFILLS: dict[int, Callable[[psycopg.Connection], None]] = {6: _partition_loads_match_readings}
+BACKFILLS: dict[int, Callable[[psycopg.Connection], None]] = {
+    6: _partition_loads_match_readings,
+    8: _wear_figures_match_readings,
+}
 # Columns a migration adds for new loads only: (table, column) -> why old rows keep NULL or the default.
-LEFT_TO_NEW_LOADS: dict[tuple[str, str], str] = {}
+LEFT_TO_NEW_LOADS: dict[tuple[str, str], str] = {
+    ("users", "cohort"): "cohorts came with 0008: a participant joins one when the operator assigns it",
+    ("api_keys", "cohort"): "cohort keys came with 0008: an older key reads the users or all it was made for",
+    ("google_health_tokens", "grant_refused_at"): "noted by the first nightly load Google refuses after 0008",
+}
 
 
 # --- the servers and the source warehouse ----------------------------------------------------------
@@ -180,7 +246,16 @@ def source(server: Server, secret_key: None) -> Iterator[str]:
         revoked, _ = create_key(conn, name="revoked", user_ids=["newyork"], registered=registered)
         revoke_key(conn, revoked.id)
         save_grant(conn, "kolkata", "a-refresh-token", ["https://www.googleapis.com/auth/heart_rate.read"])
+        record_grant_refused(conn, "kolkata")
         retire_user(conn, RETIRED)
+        # A cohort, a key reading it, and an audited request of the API.
+        update_user(conn, "berlin", known_sources=SOURCES.kinds, cohort=COHORT)
+        # It reads the metrics too: a key before 0008 had to read something besides a cohort.
+        cohort_key, _ = create_key(conn, name="site", user_ids=[], metrics=True, cohort=COHORT, registered=registered)
+        window = (DAYS[0].isoformat(), DAYS[1].isoformat())
+        record(conn, AuditEntry(cohort_key.id, "/timeseries", ["berlin"], *window, 200))
+        record(conn, AuditEntry(None, "/users", [], None, None, 200))
+        _enrol(conn, server.mode)
     for level in LEVELS.values():
         refresh(Warehouse(url), level, [("berlin", *_utc_day(CORRECTED[1]))])
     with connect(url, autocommit=True) as conn:
@@ -189,6 +264,24 @@ def source(server: Server, secret_key: None) -> Iterator[str]:
         yield url
     finally:
         server.drop(name)
+
+
+def _enrol(conn: psycopg.Connection, mode: Mode) -> None:
+    """Remote enrolment as the enrolment pages run it: an invitation with its consent under way, and an
+    invitation used, its participant connected through the web client and then withdrawn keeping the data."""
+    expires = datetime.now(UTC) + timedelta(days=7)
+    for user, zone in ENROLLING.items():
+        add_user(conn, NewUser(user, zone, DAYS[0], source="google_health"), known_sources=SOURCES.kinds)
+        create_invitation(conn, user, f"invitation-of-{user}", expires)
+        opened = open_invitation(conn, f"invitation-of-{user}")
+        assert opened is not None
+        start_consent(conn, user, opened.token_hash, f"state-of-{user}", f"verifier-of-{user}")
+    consent = take_consent(conn, f"state-of-{WITHDRAWN}")
+    assert consent is not None and use_invitation(conn, consent)
+    scopes = ["https://www.googleapis.com/auth/heart_rate.read"]
+    save_grant(conn, WITHDRAWN, "a-web-refresh-token", scopes, oauth_client="web")
+    set_withdrawal_secret(conn, WITHDRAWN, "withdrawal-secret")
+    assert record_withdrawal(conn, WITHDRAWN, "withdrawal-secret", "keep", mode) is None
 
 
 def _utc_day(day: date) -> tuple[datetime, datetime]:
@@ -342,7 +435,7 @@ def _assert_the_api_answers(url: str) -> None:
     with TestClient(create_app(api_settings(Path("/nonexistent")), database_url=url), base_url=LOOPBACK) as client:
         assert client.get("/health").status_code == 200
         listed = client.get("/users")
-        assert listed.status_code == 200 and set(listed.json()["users"]) == set(ZONES), listed.text[:300]
+        assert listed.status_code == 200 and set(listed.json()["users"]) == {*ZONES, *ENROLLING}, listed.text[:300]
         window = {"start_date": DAYS[0].isoformat(), "end_date": NEW_DAY.isoformat()}
         for interval in ("1s", "1m", "1h", "1d"):
             params = {"user_id": "berlin", "interval": interval, "max_points": MAX_POINTS_LIMIT, **window}
