@@ -67,10 +67,14 @@ PYTEST := $(VENV)/bin/python -m pytest
 # loadgroup: the tests sharing one expensive fixture run on one worker (see the layers' conftest.py).
 PARALLEL := -n auto --dist loadgroup
 TESTS := hr_assets_tests
+# The API's fuzz suite runs in one process after the others: schemathesis makes its cases inside the test
+# (one per operation), which pytest-xdist's workers do not (a fuzz test there sends almost no requests).
+FUZZ := hr_assets_tests/api/test_api_fuzz.py
 
 test: install web-test
 	@bash monitoring/install-tools.sh
-	$(PYTEST) $(PARALLEL) $(ARGS)
+	$(PYTEST) $(PARALLEL) --ignore=$(FUZZ) $(ARGS)
+	$(PYTEST) $(FUZZ) $(ARGS)
 
 test-fast: install
 	$(PYTEST) $(PARALLEL) $(TESTS)/unit $(ARGS)
