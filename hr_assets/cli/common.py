@@ -48,12 +48,14 @@ def clear_errors() -> Iterator[None]:
     from hr_assets.warehouse.api_keys import ApiKeyError
     from hr_assets.warehouse.db import ModeError, WarehouseError
     from hr_assets.warehouse.encryption import SecretKeyError
+    from hr_assets.warehouse.invitations import InvitationError
     from hr_assets.warehouse.migrations import MigrationError
     from hr_assets.warehouse.users import UserError
 
     errors = (
         InstanceError,
         UserError,
+        InvitationError,
         SourceError,
         SecretKeyError,
         ApiKeyError,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hr_assets.cli.common import warehouse_url
+from hr_assets.cli.common import clear_errors, warehouse_url
 from hr_assets.domain.enrolment import DEFAULT_INVITATION_LIFETIME, parse_lifetime
 
 
@@ -58,24 +58,17 @@ def users_invite(
 
     from hr_assets.domain.invites import invite, roster_ids, write_mail_merge
     from hr_assets.settings import get_settings
-    from hr_assets.sources.base import SourceError
-    from hr_assets.warehouse.db import WarehouseError
-    from hr_assets.warehouse.encryption import SecretKeyError
-    from hr_assets.warehouse.invitations import InvitationError
-    from hr_assets.warehouse.users import UserError
 
     assert isinstance(lifetime, timedelta)  # converted by _lifetime
     settings = get_settings()
     folder = out_dir or settings.home / "invitations"
-    try:
+    with clear_errors():
         wanted = list(user_ids) + (roster_ids(roster.read_text(encoding="utf-8-sig"), str(roster)) if roster else [])
         if cohort:
             wanted += [u for u in cohort_to_invite(cohort) if u not in wanted]
         if not wanted:
             raise click.UsageError("name at least one participant, or --roster FILE, or --cohort NAME")
         issued = invite(warehouse_url(), settings, wanted, lifetime, folder)
-    except (InvitationError, SourceError, SecretKeyError, WarehouseError, UserError) as exc:
-        raise click.ClickException(str(exc)) from exc
     for invitation in issued:
         click.echo(f"{invitation.user_id}: {invitation.link}")
         click.echo(
