@@ -115,6 +115,7 @@ def refresh(
     if warehouse.mode is Mode.TIMESCALEDB:
         with warehouse.connection(autocommit=True) as conn:
             statement = continuous_aggregate_refresh(conn)
+            conn.execute(query("continuous_aggregate_refresh_lock"), {"view": level.relation})
             # A continuous aggregate refreshes every user at once: one call per merged window.
             for first, last in merge_windows([w for ws in by_user.values() for w in ws]):
                 params = {

@@ -152,8 +152,9 @@ def _recorded_mode(conn: psycopg.Connection) -> Mode | None:
 # SQLSTATE classes and codes worth retrying: the connection went away (08), the server is
 # shutting down or out of resources (57P01-57P03, 53), or the transaction lost a race (40001 serialization
 # failure, 40P01 deadlock, 55P03 a lock not available: TimescaleDB refuses a continuous-aggregate refresh
-# while another run refreshes an overlapping window). Everything else (bad data, constraint violations,
-# SQL errors) is final.
+# while another refreshes an overlapping window; the refreshes take turns (aggregates.refresh), and this is
+# the second line for any other session's). Everything else (bad data, constraint violations, SQL errors)
+# is final.
 _TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P01", "57P02", "57P03", "40001", "40P01", "55P03")
 
 

@@ -364,6 +364,26 @@ def test_a_refresh_whose_connection_is_terminated_between_batches_is_retried(ser
     assert_consistent(url, _reference_of(server, run))
 
 
+def test_two_runs_refreshing_overlapping_windows_at_once_both_complete(server: TimescaleServer) -> None:
+    # A history run and a forced nightly refreshing the same days: TimescaleDB refuses a second refresh of an
+    # overlapping window while the first is under way (55P03), so the second must wait its turn, not fail.
+    url = _warehouse(server, "hr")
+    run = [p for p in PARTITIONS if p[1] in RUN_DAYS]
+    _load(url, seed=1, partitions=run)
+    _refresh(url, run)
+    _load(url, seed=2, partitions=run)
+    materialized = _materialization(url, "1m")
+    with psycopg.connect(url) as holder:
+        holder.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(sql.SQL(materialized)))
+        first = Background(lambda: _refresh(url, run)).start()
+        wait_for(lambda: _waiting(url, "CALL refresh_continuous_aggregate"), "the first refresh to wait")
+        second = Background(lambda: _refresh(url, run[1:])).start()
+        wait_for(lambda: second.raised or _waiting(url, "SELECT pg_advisory_lock"), "the second refresh to queue")
+    assert first.join() is None
+    assert second.join() is None
+    assert_consistent(url, _reference_of(server, run))
+
+
 def _committed_buckets(url: str, days: list[date]) -> int:
     """1-minute buckets of ``days`` (UTC) that equal a GROUP BY of the raw rows now."""
     with connect(url, autocommit=True) as conn:
