@@ -2,8 +2,8 @@
 
 Loads go into hypertable chunks that the columnstore converts, and the aggregates are continuous aggregates
 refreshed in batches on autocommit connections: the failure behaviour production meets. Each test breaks
-something at a chosen moment (the server killed, a connection terminated, a conversion or retention
-running beside a load or a refresh, the disk full) and ends with the same checks
+something at a chosen moment (the server killed, a connection terminated, two refreshes at once, a conversion
+or retention running beside a load or a refresh, the disk full) and ends with the same checks
 (:func:`assert_consistent`): the raw readings' checksum equals an uninterrupted run's, every continuous
 aggregate equals a ``GROUP BY`` of the raw rows, and every load record equals the readings it describes.
 
