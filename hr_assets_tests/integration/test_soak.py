@@ -9,15 +9,20 @@ Meanwhile, for the whole duration:
   registered HISTORY_DAYS back: their history arrives through the users sensor throughout;
 - the nightly load driven as often as the machine allows, forced (``hr backfill --last-days 2 --force``):
   every participant's latest days re-loaded, the re-load path of corrected data;
+- corrections: CORRECTED participants' data changes under them, one after another through the first
+  CORRECTIONS_UNTIL of the run (a new seed: every reading of every day differs), so the forced nightly's
+  re-loads replace each reading of their latest days, in chunks the columnstore may have converted;
 - the columnstore policy every minute instead of twice a day: the history days past its 7 days convert
   as they land (the clock's days compressed);
 - the API under steady traffic from a bounded loop on loopback (one request at a time).
 
 Sampled every SAMPLE_EVERY_S: resident memory of the daemon, the code servers, the run workers and the API;
 the database's size and the columnstore ratio; the API's latency percentiles per window. It fails on a failed
-run, on a reading lost or duplicated at the end (each loaded day against the simulator's own readings for
-it), and on memory whose peak in the last third of the run exceeds the middle third's by more than
-MEMORY_GROWTH_TOLERANCE (growth that does not level off). The figures go to HR_SOAK_REPORT (JSON) and the terminal.
+run, on a reading lost or duplicated at the end (each loaded day's readings, time and bpm, against the
+simulator's own for it: wholly the first version or, for a corrected participant, wholly the corrected one,
+which the newest day must have), and on memory whose peak in the last third of the run exceeds the middle
+third's by more than MEMORY_GROWTH_TOLERANCE (growth that does not level off). The figures go to
+HR_SOAK_REPORT (JSON) and the terminal.
 """
 
 from __future__ import annotations
@@ -36,8 +41,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,7 +59,8 @@ from hr_assets.settings import PROJECT_ROOT
 from hr_assets.sources import SOURCES
 from hr_assets.warehouse.db import Warehouse, connect
 from hr_assets.warehouse.maintenance import storage
-from hr_assets.warehouse.users import users_by_id
+from hr_assets.warehouse.user_day import local_day_window
+from hr_assets.warehouse.users import UserProfile, users_by_id
 from hr_assets_tests.integration.warehouse_checks import assert_self_consistent
 
 pytestmark = pytest.mark.soak
@@ -78,6 +84,9 @@ MEMORY_GROWTH_TOLERANCE = 1.15
 # After the duration, the runs already queued get this long to finish before the daemon is stopped.
 DRAIN_S = 300
 FINAL_CHECKS_S = 1800  # setup, registration and the readings checked day by day against the simulator
+CORRECTED = 10  # participants p001..p010, whose data is corrected during the run
+CORRECTED_SEED_OFFSET = 1000  # a corrected participant's new seed: its first seed plus this
+CORRECTIONS_UNTIL = 0.8  # the share of the run through which corrections arrive; the nightly then re-loads
 
 
 def _seconds(duration: str) -> int:
@@ -123,6 +132,8 @@ class Soak:
     samples: list[dict[str, Any]] = field(default_factory=list)
     latencies: list[tuple[float, str, float, int]] = field(default_factory=list)  # (t, path, ms, status)
     backfills: list[tuple[float, int]] = field(default_factory=list)  # (seconds, return code)
+    corrected: dict[str, int] = field(default_factory=dict)  # participant -> its seed before the correction
+    errors: list[str] = field(default_factory=list)  # what the background threads' commands refused
     stop: threading.Event = field(default_factory=threading.Event)
 
     def hr(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -163,7 +174,20 @@ def _participant(soak: Soak, n: int, first_day: str) -> None:
         "users", "add", uid, "--timezone", ZONES[n % len(ZONES)], "--start-date", first_day,
         "--config", f"interval_seconds={INTERVAL_SECONDS}", "--seed", str(n),
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+    if done.returncode != 0:
+        soak.errors.append(f"hr users add {uid}: {done.stdout}{done.stderr}")
+
+
+def _corrections(soak: Soak, every_s: float) -> None:
+    for n in range(1, CORRECTED + 1):
+        if soak.stop.wait(every_s):
+            return
+        uid = f"p{n:03d}"
+        done = soak.hr("users", "update", uid, "--seed", str(n + CORRECTED_SEED_OFFSET))
+        if done.returncode != 0:
+            soak.errors.append(f"hr users update {uid}: {done.stdout}{done.stderr}")
+        else:
+            soak.corrected[uid] = n
 
 
 def _arrivals(soak: Soak, first_day: str, every_s: float) -> None:
@@ -232,20 +256,46 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
     return {"p50_ms": round(cuts[49], 1), "p99_ms": round(cuts[98], 1), "requests": len(latencies)}
 
 
-def _expected_readings(warehouse_url: str) -> list[tuple[str, Any, int, int]]:
-    """(user, day, readings loaded, readings the simulator gives for that day) of every loaded day."""
+@dataclass(frozen=True)
+class DayCheck:
+    """A loaded day's readings against the simulator's versions of it."""
+
+    user_id: str
+    day: date
+    stored: int  # readings stored in the day's window
+    version: str | None  # "first" or "corrected", whichever the stored readings wholly equal; None: neither
+
+
+def _simulated(profile: UserProfile, day: date) -> list[tuple[datetime, int]]:
+    payloads = SOURCES[profile.source].fetch_day(profile, day, only="intraday")
+    parsed = parse_intraday(payloads.intraday, user_id=profile.user_id, day=day, timezone=profile.timezone)
+    return list(zip(parsed.readings["time"].to_list(), parsed.readings["bpm"].to_list(), strict=True))
+
+
+def _check_days(warehouse_url: str, corrected: dict[str, int]) -> list[DayCheck]:
+    """Every loaded day's stored (time, bpm) against the simulator's: the version it wholly equals, if any.
+
+    ``corrected`` maps a corrected participant to its seed before the correction (its first version)."""
     with connect(warehouse_url, autocommit=True) as conn:
-        loaded = conn.execute(
-            "SELECT user_id, date, rows_loaded FROM partition_loads WHERE payload = 'intraday' ORDER BY 1, 2"
-        ).fetchall()
-        users = users_by_id(conn, sorted({u for u, _, _ in loaded}))
-    found = []
-    for user_id, day, rows in loaded:
-        user = users[user_id]
-        payloads = SOURCES[user.source].fetch_day(user.profile(), day, only="intraday")
-        parsed = parse_intraday(payloads.intraday, user_id=user_id, day=day, timezone=user.timezone)
-        found.append((user_id, day, rows, parsed.readings.height))
-    return found
+        loaded = conn.execute("SELECT user_id, date FROM partition_loads WHERE payload = 'intraday' ORDER BY 1, 2")
+        days = loaded.fetchall()
+        users = users_by_id(conn, sorted({u for u, _ in days}))
+        checks = []
+        for user_id, day in days:
+            now = users[user_id].profile()
+            versions = {"corrected" if user_id in corrected else "first": now}
+            if user_id in corrected:
+                versions["first"] = replace(now, seed=corrected[user_id])
+            start, end = local_day_window(day, now.timezone)
+            stored = conn.execute(
+                "SELECT time, bpm FROM activities_heart_intraday WHERE user_id = %s AND time >= %s AND time < %s"
+                " ORDER BY time",
+                (user_id, start, end),
+            ).fetchall()
+            stored = [(t, int(bpm)) for t, bpm in stored]
+            found = next((name for name, profile in versions.items() if _simulated(profile, day) == stored), None)
+            checks.append(DayCheck(user_id, day, len(stored), found))
+    return checks
 
 
 def _third_peaks(series: list[float]) -> tuple[float, float]:
@@ -318,6 +368,7 @@ def test_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             every_s = duration / (PARTICIPANTS - INITIAL_PARTICIPANTS + 1)
             for work in (
                 lambda: _arrivals(soak, first_day, every_s),
+                lambda: _corrections(soak, duration * CORRECTIONS_UNTIL / CORRECTED),
                 lambda: _nightly(soak),
                 lambda: _traffic(soak, api_url),
             ):
@@ -352,8 +403,10 @@ def test_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
 
-        readings = _expected_readings(warehouse_url)
-        lost = [(u, d, rows, want) for u, d, rows, want in readings if rows != want]
+        days = _check_days(warehouse_url, soak.corrected)
+        lost = [check for check in days if check.version is None]
+        newest = {check.user_id: check for check in days}  # ordered by day: each participant's newest
+        uncorrected = [newest[uid] for uid in soak.corrected if newest[uid].version != "corrected"]
         with connect(warehouse_url, autocommit=True) as conn:
             total, distinct = conn.execute(
                 "SELECT count(*), count(DISTINCT (user_id, time)) FROM activities_heart_intraday"
@@ -371,7 +424,10 @@ def test_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             "forced_nightly_backfills": len(soak.backfills),
             "failed_backfills": sum(1 for _, rc in soak.backfills if rc != 0),
             "readings": total,
+            "days_checked": len(days),
             "readings_lost_or_extra_days": len(lost),
+            "corrected_participants": len(soak.corrected),
+            "corrected_days_reloaded": sum(1 for check in days if check.version == "corrected"),
             "readings_duplicated": total - distinct,
             "memory_mb_start_end": {role: (series[0], series[-1], max(series)) for role, series in memory.items()},
             "latency_first_5_min": _percentiles(first_window),
@@ -385,6 +441,9 @@ def test_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         print(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=1, default=str))
 
         assert failed == [], f"failed runs: {failed} (daemon log: {tmp_path / 'daemon.log'})"
+        assert soak.errors == []
+        assert len(soak.corrected) == CORRECTED, "not every correction was made within the run"
+        assert uncorrected == [], f"a correction never reached the newest day: {uncorrected}"
         assert report["failed_backfills"] == 0
         assert lost == [] and total == distinct, f"lost or duplicated readings: {lost[:10]}"
         assert report["api_errors"] == 0
