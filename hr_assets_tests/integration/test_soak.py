@@ -87,6 +87,12 @@ FINAL_CHECKS_S = 1800  # setup, registration and the readings checked day by day
 CORRECTED = 10  # participants p001..p010, whose data is corrected during the run
 CORRECTED_SEED_OFFSET = 1000  # a corrected participant's new seed: its first seed plus this
 CORRECTIONS_UNTIL = 0.8  # the share of the run through which corrections arrive; the nightly then re-loads
+# The columnstore policy's job: its runs, successes and failures (none before its first run).
+COLUMNSTORE_POLICY_RUNS = """
+SELECT coalesce(s.total_runs, 0), coalesce(s.total_successes, 0), coalesce(s.total_failures, 0)
+FROM timescaledb_information.jobs j LEFT JOIN timescaledb_information.job_stats s USING (job_id)
+WHERE j.proc_name = 'policy_compression' AND j.hypertable_name = 'activities_heart_intraday'
+"""
 
 
 def _seconds(duration: str) -> int:
@@ -411,6 +417,7 @@ def test_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             total, distinct = conn.execute(
                 "SELECT count(*), count(DISTINCT (user_id, time)) FROM activities_heart_intraday"
             ).fetchone() or (0, 0)
+            policy = conn.execute(COLUMNSTORE_POLICY_RUNS).fetchone() or (0, 0, 0)
         first_window = [ms for t, _, ms, _ in soak.latencies if t < LATENCY_WINDOW_S]
         last_window = [ms for t, _, ms, _ in soak.latencies if t >= soak.latencies[-1][0] - LATENCY_WINDOW_S]
         memory = {role: [s["memory_mb"][role] for s in soak.samples] for role in soak.samples[0]["memory_mb"]}
@@ -435,6 +442,7 @@ def test_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             "api_errors": sum(1 for *_, status in soak.latencies if status >= 500),
             "db_mb_start_end": (soak.samples[0]["db_mb"], soak.samples[-1]["db_mb"]),
             "columnstore": {k: soak.samples[-1][k] for k in ("columnstore_chunks", "chunks", "columnstore_ratio")},
+            "columnstore_policy_runs": dict(zip(("runs", "successes", "failures"), policy, strict=True)),
             "samples": soak.samples,
         }
         REPORT.write_text(json.dumps(report, indent=1, default=str))
@@ -450,4 +458,11 @@ def test_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         for role in ("daemon", "code servers", "api"):
             middle, last = _third_peaks(memory[role])
             assert last <= middle * MEMORY_GROWTH_TOLERANCE, f"{role} memory still growing: {middle} MB -> {last} MB"
+        # The re-loads must have met converted chunks, and a policy that never runs is a production failure.
+        assert report["columnstore"]["columnstore_chunks"], (
+            f"the columnstore policy converted no chunk (its runs: {report['columnstore_policy_runs']}): a server"
+            " short of background workers starts no TimescaleDB scheduler for a database, so its jobs never run"
+            " (max_worker_processes, timescaledb.max_background_workers; docs/timescaledb.md)"
+        )
+        assert report["columnstore_policy_runs"]["failures"] == 0
         assert_self_consistent(warehouse_url)
