@@ -42,8 +42,8 @@ API_SERIES = {
 # Built into the postgres exporter (all versions since 0.11) and into Prometheus.
 EXPORTER_BUILTIN_SERIES = {"pg_up", "pg_database_size_bytes"}
 PROMETHEUS_SERIES = {"up"}
-# Only a TimescaleDB warehouse has them (the exporter's hr_warehouse_intraday query).
-TIMESCALE_ONLY_PREFIX = "hr_warehouse_intraday_"
+# Only a TimescaleDB warehouse has them (the exporter's hr_warehouse_intraday and hr_timescaledb_job queries).
+TIMESCALE_ONLY_PREFIXES = ("hr_warehouse_intraday_", "hr_timescaledb_job_")
 # The API publishes a sample of them only while a participant raises a flag (1 per flag raised, no zeros:
 # docs/study.md); on a healthy deployment the family is scraped (its HELP and TYPE) without a sample.
 WHILE_FLAGGED_SERIES = {"hr_study_participant_flag"}

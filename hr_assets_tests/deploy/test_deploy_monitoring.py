@@ -49,6 +49,7 @@ REQUIRED_ALERTS = {
     "HrUserWithoutReadings",
     "HrDatabaseDown",
     "HrParticipantNoValidDay",
+    "HrTimescaleJobOverdue",
 }
 
 
@@ -73,7 +74,7 @@ def test_promtool_accepts_the_configuration_and_its_rules(tmp_path: Path) -> Non
     key.write_text("hr_test\n")
     done = _tool([promtool, "check", "config", str(prometheus_config_with(tmp_path, {}, key))])
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS" in done.stdout and "8 rules found" in done.stdout
+    assert "SUCCESS" in done.stdout and "9 rules found" in done.stdout
     # The file as shipped (its key file exists only in the container).
     done = _tool([promtool, "check", "config", "--syntax-only", str(PROMETHEUS_CONFIG)])
     assert done.returncode == 0, done.stdout + done.stderr
@@ -105,6 +106,7 @@ def test_the_alerts_the_deployment_promises_are_there_each_tested_firing_and_not
     assert "> 0.5" in rules["HrApiLatencyHigh"]["expr"]
     assert "36 * 3600" in rules["HrUserReadingsStale"]["expr"] and rules["HrUserWithoutReadings"]["for"] == "36h"
     assert rules["HrParticipantNoValidDay"]["expr"] == 'hr_study_participant_flag{flag="no_valid_day"} == 1'
+    assert "2 * hr_timescaledb_job_schedule_interval_seconds" in rules["HrTimescaleJobOverdue"]["expr"]
     cases: dict[str, set[bool]] = {}
     for test in load_yaml(ALERTS_TEST)["tests"]:
         for case in test["alert_rule_test"]:

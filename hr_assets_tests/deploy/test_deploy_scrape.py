@@ -42,7 +42,7 @@ from hr_assets_tests.deploy.deploy_helpers import (
 )
 from hr_assets_tests.deploy.monitoring_config import (
     EXPORTER_QUERIES,
-    TIMESCALE_ONLY_PREFIX,
+    TIMESCALE_ONLY_PREFIXES,
     WHILE_FLAGGED_SERIES,
     alert_expressions,
     alertmanager_command,
@@ -241,7 +241,7 @@ def test_metrics_need_the_metrics_key_and_prometheus_scrapes_with_it(stack: Stac
 
 def test_every_series_a_panel_or_an_alert_uses_exists(stack: Stack) -> None:
     used = used_series()
-    expected = {name for name in used if stack.timescale or not name.startswith(TIMESCALE_ONLY_PREFIX)}
+    expected = {name for name in used if stack.timescale or not name.startswith(TIMESCALE_ONLY_PREFIXES)}
     assert len(expected) >= 15
     sampled = expected - WHILE_FLAGGED_SERIES
     missing = {name: used[name] for name in sorted(sampled) if not _vector(stack.prometheus, f"count({name})")}

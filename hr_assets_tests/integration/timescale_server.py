@@ -149,9 +149,9 @@ class TimescaleServer:
 
 
 @contextmanager
-def own_timescale_server(root: Path) -> Iterator[TimescaleServer]:
+def own_timescale_server(root: Path, settings: str = "") -> Iterator[TimescaleServer]:
     """A new TimescaleDB server for the block (under ``root``, or as root under a temporary folder), stopped and
-    its folder removed afterwards, whatever state it is in."""
+    its folder removed afterwards, whatever state it is in; ``settings``: more lines of postgresql.conf."""
     bindir = timescale_binaries()
     account = None
     if os.geteuid() == 0:
@@ -166,7 +166,7 @@ def own_timescale_server(root: Path) -> Iterator[TimescaleServer]:
     server = TimescaleServer(bindir, root, localdb.free_port(), account)
     server.run("initdb", "-D", str(server.data), "-A", "trust", "-U", "postgres", "--encoding=UTF8", "--locale=C")
     with (server.data / "postgresql.conf").open("a") as conf:
-        conf.write(SETTINGS.format(port=server.port))
+        conf.write(SETTINGS.format(port=server.port) + settings)
     try:
         server.start()
         yield server
