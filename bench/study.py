@@ -110,7 +110,7 @@ def main() -> None:
     with migrated_database(args.database_url, scratch, DATABASE) as db:
         log(f"writing {PARTICIPANTS} participants x {DAYS} days of wear records (not timed)")
         records = populate(db.url, last)
-        process, base = start_api(db.url, scratch, 1)
+        process, base = start_api(db.url, scratch, 1, "off")
         try:
             with httpx.Client(base_url=base, timeout=60) as client, connect(db.url, autocommit=True) as conn:
                 cases = _cases(client, conn, last)
