@@ -101,7 +101,11 @@ def p(times: list[float], q: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--database-url", help="use this server (e.g. TimescaleDB) instead of a throwaway one")
+    parser.add_argument("--requests", type=int, help="measure each case this many times (default: per case, above)")
     args = parser.parse_args()
+    if args.requests is not None and args.requests < 2:
+        parser.error("--requests: at least 2 (percentiles need two measurements)")
+    counts = {name: args.requests or count for name, count in REQUESTS.items()}
     today = datetime.now(UTC).date()
     last = today - timedelta(days=1)
     scratch = Path(tempfile.mkdtemp(prefix="hr-bench-study-"))
@@ -116,7 +120,7 @@ def main() -> None:
                 cases = _cases(client, conn, last)
                 for name, (api, direct) in cases.items():
                     log(name)
-                    results[name] = (timed(REQUESTS[name], api), timed(REQUESTS[name], direct))
+                    results[name] = (timed(counts[name], api), timed(counts[name], direct))
                 audited = conn.execute("SELECT count(*) FROM api_audit_log").fetchone()
         finally:
             process.terminate()
