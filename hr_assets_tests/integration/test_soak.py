@@ -11,7 +11,8 @@ Meanwhile, for the whole duration:
   every participant's latest days re-loaded, the re-load path of corrected data;
 - corrections: CORRECTED participants' data changes under them, one after another through the first
   CORRECTIONS_UNTIL of the run (a new seed: every reading of every day differs), so the forced nightly's
-  re-loads replace each reading of their latest days, in chunks the columnstore may have converted;
+  re-loads replace each reading of their latest days (days still in the rowstore: re-loads into converted
+  chunks are the fault tests' subject, test_timescale_faults.py);
 - the columnstore policy every minute instead of twice a day: the history days past its 7 days convert
   as they land (the clock's days compressed);
 - the API under steady traffic from a bounded loop on loopback (one request at a time).
@@ -458,7 +459,8 @@ def test_soak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         for role in ("daemon", "code servers", "api"):
             middle, last = _third_peaks(memory[role])
             assert last <= middle * MEMORY_GROWTH_TOLERANCE, f"{role} memory still growing: {middle} MB -> {last} MB"
-        # The re-loads must have met converted chunks, and a policy that never runs is a production failure.
+        # History days are past the policy's 7 days: a policy that converted none of them never ran, which is a
+        # production failure (and the soak would not have measured a warehouse with a columnstore).
         assert report["columnstore"]["columnstore_chunks"], (
             f"the columnstore policy converted no chunk (its runs: {report['columnstore_policy_runs']}): a server"
             " short of background workers starts no TimescaleDB scheduler for a database, so its jobs never run"
