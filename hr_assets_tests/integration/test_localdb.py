@@ -28,6 +28,7 @@ import pytest
 
 from hr_assets.local import localdb
 from hr_assets.settings import PROJECT_ROOT
+from hr_assets_tests.integration.test_readme_quickstart import DAGSTER_STACKS
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="needs root: these tests check how the embedded server runs when root starts it"
@@ -184,6 +185,7 @@ def test_a_server_under_a_folder_closed_to_others_changes_no_folder_outside_its_
     assert after == before
 
 
+@pytest.mark.xdist_group(DAGSTER_STACKS)  # one whole Dagster stack at a time
 def test_make_run_and_make_test_work_in_a_private_clone(private: Clone) -> None:
     problem = _namespaces_here()
     if problem:

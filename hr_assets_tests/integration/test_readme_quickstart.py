@@ -16,12 +16,17 @@ import socket
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from hr_assets.settings import PROJECT_ROOT
 
 QUICKSTART = re.compile(r"<!-- quickstart -->\n```sh\n(?P<block>.*?)```\n<!-- /quickstart -->", re.S)
 README_PORT = "8000"
 # Seconds the servers may take to answer after `hr serve &` on a loaded 2-core machine.
 START_SECONDS = 240
+# The tests that run a whole Dagster stack (daemon, code server, webserver) take turns on one xdist worker:
+# two at once on two cores slowed this one past its timeout in CI.
+DAGSTER_STACKS = "dagster-stacks"
 
 
 def quickstart_lines() -> list[str]:
@@ -71,6 +76,8 @@ def test_the_readme_quickstart_block_is_what_this_test_runs() -> None:
     assert sum(line.endswith("&") for line in lines) == 1 and lines[-1].startswith("curl ")
 
 
+@pytest.mark.xdist_group(DAGSTER_STACKS)
+@pytest.mark.timeout(1200)  # the script's own limit is 900 s
 def test_the_readme_first_steps_work_in_order_on_a_clean_home(tmp_path: Path) -> None:
     port, dagster_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HR_", "DAGSTER_"))}
